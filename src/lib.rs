@@ -1,0 +1,17 @@
+//! veille: news paragraphs in, labelled records out.
+//!
+//! The crate is one pipeline, one module per stage:
+//! [`ingest`] (files, JSON Lines, stdin -> paragraphs) -> [`language`] ->
+//! [`represent`] (embed | translate) -> [`classify`] -> [`sinks`] (JSONL, CSV, ...).
+//! [`app`] wires the stages for each command of [`cli`]; [`compare`] scores labelled
+//! outputs against each other.
+
+pub mod app;
+pub mod cli;
+pub mod compare;
+pub mod ingest;
+pub mod labels;
+pub mod language;
+pub mod record;
+pub mod represent;
+pub mod sinks;

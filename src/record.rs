@@ -1,0 +1,41 @@
+//! The output record: one per input paragraph, in input order, whether it succeeded or not.
+//! This schema is a contract relied on by outside scripts (see README "Output schema").
+
+use crate::labels::Label;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Per-label probabilities, serialised in taxonomy order.
+pub type Scores = BTreeMap<Label, f32>;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Record {
+    pub id: String,
+    pub doc: String,
+    pub para: usize,
+    pub text: String,
+    pub lang: String,
+    pub lang_confidence: f64,
+    /// whatlang's best guess when `lang` is `und` (e.g. `nb`, `de`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lang_guess: Option<String>,
+    #[serde(default)]
+    pub labels: Vec<Label>,
+    #[serde(default)]
+    pub scores: Scores,
+    #[serde(default)]
+    pub strategy: String,
+    #[serde(default)]
+    pub model: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub translation: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<serde_json::Value>,
+    pub error: Option<String>,
+}
+
+impl Record {
+    pub fn is_error(&self) -> bool {
+        self.error.is_some()
+    }
+}
