@@ -7,11 +7,16 @@
 //! outputs against each other.
 
 pub mod app;
+pub mod classify;
 pub mod cli;
 pub mod compare;
+pub mod corpus;
 pub mod ingest;
 pub mod labels;
 pub mod language;
+pub mod models;
+pub mod pipeline;
 pub mod record;
 pub mod represent;
 pub mod sinks;
+pub mod translate;

@@ -103,7 +103,7 @@ pub struct BertEncoder {
 }
 
 /// Tensor names of a safetensors file, read from its header only.
-fn safetensors_names(path: &Path) -> Result<Vec<String>> {
+pub(crate) fn safetensors_names(path: &Path) -> Result<Vec<String>> {
     use std::io::Read;
     let mut f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut n = [0u8; 8];

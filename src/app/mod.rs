@@ -1,9 +1,13 @@
 //! Command dispatch: each subcommand wires ingest, stages and sinks together.
 
-use crate::cli::{Cli, Command, InputArgs, OutputArgs, EXIT_OK, EXIT_RECORD_ERRORS};
-use crate::ingest::{self, Document, IngestOptions};
+use crate::classify::Heads;
+use crate::cli::{Cli, Command, InputArgs, ModelArgs, OutputArgs, EXIT_OK, EXIT_RECORD_ERRORS};
+use crate::pipeline::{Pipeline, Strategy};
+use crate::represent::bert::{BertEncoder, EncoderOptions};
+use std::path::Path;
+use crate::ingest::{self, IngestOptions};
+use crate::pipeline::detect_document;
 use crate::language::LanguageIdentifier;
-use crate::record::Record;
 use crate::sinks::{open_sink, Sink};
 use anyhow::{Context, Result};
 use std::io::IsTerminal;
@@ -24,11 +28,60 @@ pub fn init_logging(verbose: u8) {
         .try_init();
 }
 
+pub mod classify;
+pub mod models;
+pub mod train;
+
 pub fn run(cli: Cli) -> Result<i32> {
     match cli.command {
+        Command::Classify { input, output, model } => classify::run(&input, &output, &model),
         Command::Detect { input, output, report } => detect(&input, &output, report),
         Command::Compare(args) => crate::compare::run(&args),
+        Command::Models(cmd) => models::run(&cmd),
+        Command::Train(args) => train::run(&args),
+        Command::Eval(args) => train::eval(&args),
+        Command::Stats { corpus } => train::stats(&corpus),
     }
+}
+
+/// The heads file for a strategy: `--heads`, else `models/heads/<strategy>.json`.
+pub fn heads_path(model: &ModelArgs) -> PathBuf {
+    model.heads.clone().unwrap_or_else(|| {
+        model
+            .models_dir()
+            .join(crate::models::HEADS_DIR)
+            .join(format!("{}.json", model.strategy.as_str()))
+    })
+}
+
+/// Loads the encoder named by a heads file (with its fine-tuned layers, if any).
+pub fn load_encoder(model: &ModelArgs, heads: &Heads) -> Result<BertEncoder> {
+    let dir = crate::models::find_encoder_dir(&model.models_dir(), &heads.encoder)?;
+    let opts = EncoderOptions {
+        threads: model.threads,
+        batch_size: model.batch_size,
+        prefix: Some(heads.prefix.clone()),
+        ..Default::default()
+    };
+    let mut encoder = BertEncoder::load(&dir, opts)?;
+    if let Some(delta) = &heads.encoder_delta {
+        let base = heads_path(model);
+        let path = base.parent().unwrap_or(Path::new(".")).join(delta);
+        crate::classify::finetune::apply_delta(&mut encoder, &path)?;
+    }
+    Ok(encoder)
+}
+
+/// Everything `classify` and `stream` need, loaded before any input is read.
+pub fn load_pipeline(model: &ModelArgs) -> Result<Pipeline> {
+    let path = heads_path(model);
+    let heads = Heads::load(&path)?;
+    let encoder = load_encoder(model, &heads)?;
+    let translator = match model.strategy {
+        Strategy::Translate => crate::translate::installed_translator(&model.models_dir(), &model.translate)?,
+        Strategy::Embed => None,
+    };
+    Pipeline::new(model.strategy, Box::new(encoder), heads, translator, model.batch_size)
 }
 
 pub fn ingest_options(input: &InputArgs) -> IngestOptions {
@@ -73,45 +126,6 @@ pub fn progress(total: u64, what: &str) -> indicatif::ProgressBar {
     bar
 }
 
-/// A record for an input that failed before any model saw it.
-pub fn error_record(input: &ingest::Input, strategy: &str, model: &str) -> Record {
-    Record {
-        id: input.id.clone(),
-        doc: input.doc.clone(),
-        para: input.para,
-        text: input.text.clone(),
-        lang: "und".into(),
-        lang_confidence: 0.0,
-        lang_guess: None,
-        labels: Vec::new(),
-        scores: Default::default(),
-        strategy: strategy.into(),
-        model: model.into(),
-        translation: None,
-        meta: input.meta.clone(),
-        error: input.error.clone(),
-    }
-}
-
-/// Language records for one document: every input yields exactly one record.
-pub fn detect_document(langid: &LanguageIdentifier, doc: &Document) -> Vec<Record> {
-    let ok: Vec<&str> = doc.inputs.iter().filter(|i| i.error.is_none()).map(|i| i.text.as_str()).collect();
-    let mut guesses = langid.detect_document(&ok).into_iter();
-    doc.inputs
-        .iter()
-        .map(|input| {
-            let mut r = error_record(input, "detect", crate::language::DETECTOR_ID);
-            if input.error.is_none() {
-                let g = guesses.next().expect("one guess per valid input");
-                r.lang = g.lang.to_string();
-                r.lang_confidence = g.confidence;
-                r.lang_guess = g.guess;
-            }
-            r
-        })
-        .collect()
-}
-
 fn detect(input: &InputArgs, output: &OutputArgs, report: bool) -> Result<i32> {
     let opts = ingest_options(input);
     let langid = LanguageIdentifier::new();
@@ -120,7 +134,7 @@ fn detect(input: &InputArgs, output: &OutputArgs, report: bool) -> Result<i32> {
     let mut accuracy = crate::language::report::AccuracyReport::default();
     for path in input_paths(input) {
         for doc in ingest::read_path(&path, &opts) {
-            for r in detect_document(&langid, &doc) {
+            for r in detect_document(&langid, &doc, "detect", crate::language::DETECTOR_ID) {
                 errors += r.is_error() as usize;
                 if report {
                     accuracy.add(&r);

@@ -1,0 +1,239 @@
+//! `veille train`, `veille eval` and `veille stats`: the labelled corpus side.
+
+use crate::classify::finetune::{self, FinetuneSettings};
+use crate::classify::heads::{Heads, HEADS_FORMAT};
+use crate::classify::train::{expected_calibration_error, train_heads, LabelledSet, TrainSettings};
+use crate::cli::{EvalArgs, ModelArgs, TrainArgs, EXIT_OK};
+use crate::corpus::{self, LabelledParagraph};
+use crate::ingest::{Document, Input};
+use crate::labels::Label;
+use crate::pipeline::Strategy;
+use crate::represent::bert::{BertEncoder, EncoderOptions};
+use crate::represent::Encoder;
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+
+pub fn stats(corpus: &[PathBuf]) -> Result<i32> {
+    let paras = corpus::load(corpus)?;
+    let s = corpus::stats(&paras);
+    print!("{}", s.render());
+    let leaks = corpus::split_leaks(&paras);
+    if leaks.is_empty() {
+        println!("splits: no event crosses splits");
+    } else {
+        println!("splits: {} event(s) cross splits:\n  {}", leaks.len(), leaks.join("\n  "));
+    }
+    Ok(EXIT_OK)
+}
+
+/// Encoder and prefix used for a strategy's heads: the multilingual encoder reads every
+/// language; the translate strategy classifies English text with the English encoder.
+fn default_encoder(strategy: Strategy) -> (&'static str, &'static str) {
+    match strategy {
+        Strategy::Embed => (crate::models::E5_DIR, "passage: "),
+        Strategy::Translate => (crate::models::MINILM_DIR, ""),
+    }
+}
+
+fn embed_all(encoder: &mut BertEncoder, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+    let bar = super::progress(texts.len() as u64, "embedding");
+    let mut out = Vec::with_capacity(texts.len());
+    for chunk in texts.chunks(64) {
+        out.extend(encoder.embed(chunk)?);
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    Ok(out)
+}
+
+/// Macro-F1 of `heads` over a set, and per-label F1.
+fn score(heads: &Heads, x: &[Vec<f32>], y: &[Vec<Label>]) -> (f64, Vec<(Label, f64)>) {
+    let per: Vec<(Label, f64)> = Label::ALL
+        .iter()
+        .map(|&l| {
+            let pred: Vec<bool> = x.iter().map(|v| heads.predict(v).1.contains(&l)).collect();
+            let gold: Vec<f32> = y.iter().map(|ls| ls.contains(&l) as u8 as f32).collect();
+            (l, crate::classify::train::f1(&pred, &gold))
+        })
+        .collect();
+    (per.iter().map(|(_, f)| f).sum::<f64>() / per.len() as f64, per)
+}
+
+pub fn run(args: &TrainArgs) -> Result<i32> {
+    let models_dir = args.models.clone().unwrap_or_else(crate::models::models_dir);
+    let mut paras = corpus::load(&args.corpus)?;
+    if !args.langs.is_empty() {
+        paras.retain(|p| args.langs.contains(&p.lang));
+    }
+    let leaks = corpus::split_leaks(&paras);
+    if !leaks.is_empty() {
+        bail!("events cross splits (train/test leakage):\n  {}", leaks.join("\n  "));
+    }
+    let split = |name: &str| -> Vec<&LabelledParagraph> { paras.iter().filter(|p| p.split == name).collect() };
+    let mut train = split("train");
+    let dev = split("dev");
+    let test = split("test");
+    if let Some(limit) = args.limit {
+        train.truncate(limit);
+    }
+    if train.is_empty() || dev.is_empty() {
+        bail!("the corpus needs train and dev splits ({} train, {} dev)", train.len(), dev.len());
+    }
+    let (dir_name, prefix) = default_encoder(args.strategy);
+    let encoder_dir = models_dir.join(dir_name);
+    let opts = EncoderOptions { threads: args.threads, prefix: Some(prefix.to_string()), ..Default::default() };
+    let mut encoder = BertEncoder::load(&encoder_dir, opts)
+        .with_context(|| format!("loading the encoder in {} (run scripts/setup.sh)", encoder_dir.display()))?;
+
+    let out = args.out.clone().unwrap_or_else(|| {
+        models_dir.join(crate::models::HEADS_DIR).join(format!("{}.json", args.strategy.as_str()))
+    });
+    let mut delta_name = None;
+    if args.finetune_layers > 0 {
+        let s = FinetuneSettings { layers: args.finetune_layers, epochs: args.epochs, ..Default::default() };
+        let texts: Vec<&str> = train.iter().map(|p| p.text.as_str()).collect();
+        let labels: Vec<Vec<Label>> = train.iter().map(|p| p.labels.clone()).collect();
+        let named = finetune::finetune(&encoder_dir, &encoder, &texts, &labels, &s)?;
+        finetune::apply_named(&mut encoder, &named)?;
+        let stem = out.file_stem().and_then(|s| s.to_str()).unwrap_or("heads");
+        let name = format!("{stem}.encoder-delta.safetensors");
+        finetune::save_delta(&named, &out.with_file_name(&name))?;
+        delta_name = Some(name);
+    }
+
+    let embed = |enc: &mut BertEncoder, ps: &[&LabelledParagraph]| -> Result<(Vec<Vec<f32>>, Vec<Vec<Label>>)> {
+        let texts: Vec<&str> = ps.iter().map(|p| p.text.as_str()).collect();
+        Ok((embed_all(enc, &texts)?, ps.iter().map(|p| p.labels.clone()).collect()))
+    };
+    eprintln!("veille: embedding {} train, {} dev, {} test paragraphs", train.len(), dev.len(), test.len());
+    let (xt, yt) = embed(&mut encoder, &train)?;
+    let (xd, yd) = embed(&mut encoder, &dev)?;
+    let (xs, ys) = embed(&mut encoder, &test)?;
+    let settings = TrainSettings::default();
+    let (label_heads, reports) =
+        train_heads(&LabelledSet { x: &xt, y: &yt }, &LabelledSet { x: &xd, y: &yd }, &settings)?;
+
+    let mut heads = Heads {
+        format: HEADS_FORMAT,
+        encoder: encoder.id().to_string(),
+        prefix: prefix.to_string(),
+        encoder_delta: delta_name,
+        corpus_sha256: corpus::hash(&args.corpus)?,
+        settings: serde_json::Value::Null,
+        heads: label_heads,
+    };
+    let (dev_macro, _) = score(&heads, &xd, &yd);
+    let (test_macro, test_per) = if xs.is_empty() { (f64::NAN, vec![]) } else { score(&heads, &xs, &ys) };
+    let (p_test, y_test): (Vec<f32>, Vec<f32>) = xs
+        .iter()
+        .zip(&ys)
+        .flat_map(|(x, y)| {
+            let (scores, _) = heads.predict(x);
+            Label::ALL.iter().map(move |l| (scores[l], y.contains(l) as u8 as f32)).collect::<Vec<_>>()
+        })
+        .unzip();
+    let ece = expected_calibration_error(&p_test, &y_test);
+    heads.settings = serde_json::json!({
+        "strategy": args.strategy.as_str(),
+        "langs": args.langs,
+        "train": train.len(), "dev": dev.len(), "test": test.len(),
+        "heads": settings,
+        "finetune_layers": args.finetune_layers,
+        "epochs": if args.finetune_layers > 0 { args.epochs } else { 0 },
+        "per_label_dev": reports,
+        "dev_macro_f1": dev_macro,
+        "test_macro_f1": test_macro,
+        "test_per_label_f1": test_per.iter().map(|(l, f)| (l.to_string(), *f)).collect::<std::collections::BTreeMap<_, _>>(),
+        "test_ece": ece,
+    });
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    heads.save(&out)?;
+    eprintln!(
+        "veille: wrote {}: dev macro-F1 {dev_macro:.3}, test macro-F1 {test_macro:.3}, test ECE {ece:.3}",
+        out.display()
+    );
+    for (l, f) in &test_per {
+        eprintln!("  test F1 {l:<20} {f:.3}");
+    }
+    Ok(EXIT_OK)
+}
+
+/// Groups labelled paragraphs into documents (in corpus order) for the pipeline.
+fn documents(paras: &[&LabelledParagraph]) -> Vec<Document> {
+    let mut docs: Vec<Document> = Vec::new();
+    for p in paras {
+        let input = Input {
+            id: p.id.clone(),
+            doc: p.doc.clone(),
+            para: docs.last().filter(|d| d.name == p.doc).map(|d| d.inputs.len() + 1).unwrap_or(1),
+            text: p.text.clone(),
+            meta: None,
+            error: None,
+        };
+        match docs.last_mut() {
+            Some(d) if d.name == p.doc && !p.doc.is_empty() => d.inputs.push(input),
+            _ => docs.push(Document { name: p.doc.clone(), inputs: vec![input] }),
+        }
+    }
+    docs
+}
+
+fn write_jsonl<T: serde::Serialize>(path: &Path, rows: impl IntoIterator<Item = T>) -> Result<()> {
+    use std::io::Write;
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).with_context(|| format!("writing {}", path.display()))?);
+    for r in rows {
+        serde_json::to_writer(&mut f, &r)?;
+        f.write_all(b"\n")?;
+    }
+    f.flush()?;
+    Ok(())
+}
+
+/// Classifies a labelled corpus and compares the predictions with its gold labels
+/// (the `compare` report: per-label P/R/F1, micro/macro F1, per language).
+pub fn eval(args: &EvalArgs) -> Result<i32> {
+    let paras = corpus::load(&args.corpus)?;
+    let chosen: Vec<&LabelledParagraph> =
+        paras.iter().filter(|p| args.split.as_ref().is_none_or(|s| &p.split == s)).collect();
+    if chosen.is_empty() {
+        bail!("no paragraphs in split {:?}", args.split);
+    }
+    let mut pipeline = super::load_pipeline(&args.model)?;
+    let records = pipeline.process(&documents(&chosen));
+    let tmp = tempdir()?;
+    let gold_path = tmp.join("gold.jsonl");
+    write_jsonl(
+        &gold_path,
+        chosen.iter().map(|p| serde_json::json!({"id": p.id, "labels": p.labels, "lang": p.lang, "text": p.text})),
+    )?;
+    let pred_path = args.predictions.clone().unwrap_or_else(|| tmp.join("predictions.jsonl"));
+    write_jsonl(&pred_path, &records)?;
+    let code = compare_files(&gold_path, &pred_path, &args.format);
+    let _ = std::fs::remove_dir_all(&tmp);
+    code
+}
+
+fn tempdir() -> Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("veille-eval-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// Runs `compare GOLD PRED --format F` through the compare module.
+fn compare_files(gold: &Path, pred: &Path, format: &str) -> Result<i32> {
+    #[derive(clap::Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        args: crate::compare::CompareArgs,
+    }
+    let argv = ["compare".into(), gold.as_os_str().to_owned(), pred.as_os_str().to_owned(), "--format".into(), format.into()];
+    let w = <Wrapper as clap::Parser>::try_parse_from(argv)?;
+    crate::compare::run(&w.args)
+}
+
+/// Heads for `model` exist (used by commands that need a trained classifier).
+pub fn heads_present(model: &ModelArgs) -> bool {
+    super::heads_path(model).is_file()
+}

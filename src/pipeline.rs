@@ -1,0 +1,223 @@
+//! The pipeline proper: documents in, one record per paragraph out, in input order.
+//!
+//! documents -> language (per document, with context) -> representation (embed the text,
+//! or translate sv/fr to English first) -> heads -> records. The batch command and the
+//! stream command both drive [`Pipeline::process`]; neither knows about models.
+//!
+//! Failures are per paragraph: a paragraph that cannot be detected, translated or
+//! embedded becomes an error record and the rest of the batch goes on.
+
+use crate::classify::Heads;
+use crate::ingest::{Document, Input};
+use crate::language::{LanguageIdentifier, DETECTOR_ID};
+use crate::record::Record;
+use crate::represent::Encoder;
+use crate::translate::{TranslateError, Translator};
+use std::collections::HashSet;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Strategy {
+    /// Embed the paragraph in its own language with the multilingual encoder.
+    Embed,
+    /// Translate sv and fr to English first (en passes through), then classify English.
+    Translate,
+}
+
+impl Strategy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::Embed => "embed",
+            Strategy::Translate => "translate",
+        }
+    }
+}
+
+/// A record for an input that failed before any model saw it (or a blank one to fill).
+pub fn base_record(input: &Input, strategy: &str, model: &str) -> Record {
+    Record {
+        id: input.id.clone(),
+        doc: input.doc.clone(),
+        para: input.para,
+        text: input.text.clone(),
+        lang: "und".into(),
+        lang_confidence: 0.0,
+        lang_guess: None,
+        labels: Vec::new(),
+        scores: Default::default(),
+        strategy: strategy.into(),
+        model: model.into(),
+        translation: None,
+        meta: input.meta.clone(),
+        error: input.error.clone(),
+    }
+}
+
+/// Language records for one document: every input yields exactly one record.
+pub fn detect_document(langid: &LanguageIdentifier, doc: &Document, strategy: &str, model: &str) -> Vec<Record> {
+    let ok: Vec<&str> = doc.inputs.iter().filter(|i| i.error.is_none()).map(|i| i.text.as_str()).collect();
+    let mut guesses = langid.detect_document(&ok).into_iter();
+    doc.inputs
+        .iter()
+        .map(|input| {
+            let mut r = base_record(input, strategy, model);
+            if input.error.is_none() {
+                let g = guesses.next().expect("one guess per valid input");
+                r.lang = g.lang.to_string();
+                r.lang_confidence = g.confidence;
+                r.lang_guess = g.guess;
+            }
+            r
+        })
+        .collect()
+}
+
+pub struct Pipeline {
+    langid: LanguageIdentifier,
+    strategy: Strategy,
+    encoder: Box<dyn Encoder>,
+    heads: Heads,
+    translator: Option<Box<dyn Translator>>,
+    batch_size: usize,
+    warned: HashSet<String>,
+}
+
+impl Pipeline {
+    pub fn new(
+        strategy: Strategy,
+        encoder: Box<dyn Encoder>,
+        heads: Heads,
+        translator: Option<Box<dyn Translator>>,
+        batch_size: usize,
+    ) -> anyhow::Result<Self> {
+        if encoder.id() != heads.encoder {
+            anyhow::bail!(
+                "the classifier heads were trained on encoder {:?} but {:?} is loaded",
+                heads.encoder,
+                encoder.id()
+            );
+        }
+        if encoder.dim() != heads.dim() {
+            anyhow::bail!("encoder dimension {} does not match the heads' {}", encoder.dim(), heads.dim());
+        }
+        Ok(Pipeline {
+            langid: LanguageIdentifier::new(),
+            strategy,
+            encoder,
+            heads,
+            translator,
+            batch_size: batch_size.max(1),
+            warned: HashSet::new(),
+        })
+    }
+
+    /// What produced the labels: encoder, heads (and translation models, per record).
+    pub fn model_id(&self) -> String {
+        format!("{} heads:{} lang:{}", self.encoder.id(), self.heads.short_id(), DETECTOR_ID)
+    }
+
+    pub fn strategy(&self) -> Strategy {
+        self.strategy
+    }
+
+    /// Processes documents into records, one per input, in input order.
+    pub fn process(&mut self, docs: &[Document]) -> Vec<Record> {
+        let model = self.model_id();
+        let strategy = self.strategy.as_str();
+        let mut records: Vec<Record> =
+            docs.iter().flat_map(|d| detect_document(&self.langid, d, strategy, &model)).collect();
+        for r in records.iter_mut().filter(|r| r.error.is_none() && r.lang == "und") {
+            r.error = Some(match &r.lang_guess {
+                Some(g) => format!(
+                    "unsupported or uncertain language (best guess {g}, confidence {:.2}); veille classifies sv, en and fr",
+                    r.lang_confidence
+                ),
+                None => "no language could be detected (no letters?)".to_string(),
+            });
+        }
+        if self.strategy == Strategy::Translate {
+            self.translate(&mut records);
+        }
+        self.classify(&mut records);
+        records
+    }
+
+    /// Fills `translation` for sv/fr records; en passes through.
+    fn translate(&mut self, records: &mut [Record]) {
+        for lang in ["sv", "fr"] {
+            let idx: Vec<usize> =
+                (0..records.len()).filter(|&i| records[i].error.is_none() && records[i].lang == lang).collect();
+            if idx.is_empty() {
+                continue;
+            }
+            let texts: Vec<String> = idx.iter().map(|&i| records[i].text.clone()).collect();
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            let result = match self.translator.as_mut() {
+                Some(t) => t.translate(lang, &refs),
+                None => Err(TranslateError::MissingModel { lang: lang.into(), suggested: crate::translate::suggested_model(lang) }),
+            };
+            match result {
+                Ok(out) => {
+                    let id = self.translator.as_ref().and_then(|t| t.model_id(lang));
+                    for (&i, tr) in idx.iter().zip(out) {
+                        records[i].translation = Some(tr);
+                        if let Some(id) = &id {
+                            records[i].model = format!("{} translate:{id}", records[i].model);
+                        }
+                    }
+                }
+                Err(e @ TranslateError::MissingModel { .. }) => {
+                    let msg = e.to_string();
+                    if self.warned.insert(lang.to_string()) {
+                        tracing::warn!("{msg}");
+                        eprintln!("veille: warning: {msg}");
+                    }
+                    for &i in &idx {
+                        records[i].error = Some(msg.clone());
+                    }
+                }
+                Err(TranslateError::Failed(_)) => {
+                    // Isolate the failing paragraphs: retry one at a time.
+                    for &i in &idx {
+                        let text = records[i].text.clone();
+                        let t = self.translator.as_mut().expect("a translator failed, so one exists");
+                        match t.translate(lang, &[text.as_str()]) {
+                            Ok(mut v) => records[i].translation = v.pop(),
+                            Err(e) => records[i].error = Some(format!("translation failed: {e:#}")),
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Embeds the text (or its translation) and applies the heads.
+    fn classify(&mut self, records: &mut [Record]) {
+        let idx: Vec<usize> = (0..records.len()).filter(|&i| records[i].error.is_none()).collect();
+        for chunk in idx.chunks(self.batch_size) {
+            let texts: Vec<String> = chunk
+                .iter()
+                .map(|&i| records[i].translation.clone().unwrap_or_else(|| records[i].text.clone()))
+                .collect();
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            let vectors = match self.encoder.embed(&refs) {
+                Ok(v) => v.into_iter().map(Ok).collect::<Vec<_>>(),
+                // One bad paragraph must not fail its batch: retry one at a time.
+                Err(_) => refs
+                    .iter()
+                    .map(|t| self.encoder.embed(&[t]).map(|mut v| v.pop().unwrap_or_default()))
+                    .collect(),
+            };
+            for (&i, v) in chunk.iter().zip(vectors) {
+                match v {
+                    Ok(v) => {
+                        let (scores, labels) = self.heads.predict(&v);
+                        records[i].scores = scores;
+                        records[i].labels = labels;
+                    }
+                    Err(e) => records[i].error = Some(format!("encoder failed: {e:#}")),
+                }
+            }
+        }
+    }
+}
