@@ -3,7 +3,9 @@
 //! (formats such as a JSON array need a closing step).
 
 pub mod csv;
+pub mod doccano;
 pub mod jsonl;
+pub mod labelstudio;
 
 use crate::record::Record;
 use anyhow::Result;
@@ -25,6 +27,11 @@ pub enum OutputFormat {
     Jsonl,
     /// The same columns as CSV: labels joined with `;`, one score column per label.
     Csv,
+    /// A Label Studio JSON task array with predictions (`choices`, score, model version).
+    #[value(name = "label-studio")]
+    LabelStudio,
+    /// doccano text-classification JSON Lines (`text`, `label`).
+    Doccano,
 }
 
 /// Opens the sink for `format` over `out`.
@@ -32,5 +39,7 @@ pub fn open_sink(format: OutputFormat, out: Box<dyn Write + Send>) -> Box<dyn Si
     match format {
         OutputFormat::Jsonl => Box::new(jsonl::JsonlSink::new(out)),
         OutputFormat::Csv => Box::new(csv::CsvSink::new(out)),
+        OutputFormat::LabelStudio => Box::new(labelstudio::LabelStudioSink::new(out)),
+        OutputFormat::Doccano => Box::new(doccano::DoccanoSink::new(out)),
     }
 }
