@@ -29,7 +29,7 @@ pub enum ReportFormat {
     Json,
     /// Markdown tables, for a README or an issue.
     Markdown,
-    /// Long ("tidy") CSV: file_a,file_b,scope,label,metric,value.
+    /// Long ("tidy") CSV: file_a,file_b,scope,key,metric,value (one number per row).
     Csv,
     /// One self-contained HTML page with SVG charts (no network needed).
     Html,
@@ -39,10 +39,12 @@ pub enum ReportFormat {
 #[command(after_long_help = "Input formats are detected by content: a JSON array is a Label Studio export, \
 JSON lines with `labels` are veille/gold records, with `label` doccano, tab-separated lines are \
 SemEval-style TSV (id<TAB>label1,label2).\n\nExit codes: 0 report written; 2 usage error \
-(unreadable file, no id common to all files).")]
+(unreadable file, no id common to all files).\n\nWith 3 or more files, every file is scored against the first \
+(`pairs`), and Fleiss' kappa and Krippendorff's alpha are computed over all of them; `only_in` \
+lists, per file, its ids that some other file lacks.")]
 pub struct CompareArgs {
     /// Two or more labelled files (the first is the reference for P/R/F1).
-    #[arg(required = true, num_args = 2..)]
+    #[arg(required = true, num_args = 2.., value_name = "FILE")]
     pub files: Vec<PathBuf>,
     /// Report format.
     #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
@@ -59,7 +61,8 @@ pub struct CompareArgs {
     /// Input format of the second file (overrides --input-format).
     #[arg(long, value_enum, value_name = "FMT")]
     pub format_b: Option<LabelFormat>,
-    /// Score only these labels (repeatable); the others are removed from every label set.
+    /// Score only these labels (repeatable; espionage, influence-operation, corporate-denial,
+    /// regulation); the others are removed from every label set.
     #[arg(long = "label", value_name = "LABEL")]
     pub labels: Vec<Label>,
     /// Disagreements shown in table, markdown and HTML reports (JSON and CSV list all).
