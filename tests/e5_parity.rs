@@ -9,6 +9,7 @@
 //! - content token ids identical, except the exact score ties listed in
 //!   [`ACCEPTED_TIES`] (the engine sums piece scores in f32, `tokenizers` in f64);
 //! - embedding cosine >= 0.9995 for every text, long (windowed) ones included.
+//!
 //! It prints min and mean cosine per language. Work files live in `target/e5-parity/`.
 
 use std::collections::BTreeMap;

@@ -69,7 +69,7 @@ struct VeilleMeta {
 }
 
 enum TextTokenizer {
-    E5(E5Tokenizer),
+    E5(Box<E5Tokenizer>),
     Hf(Box<Tokenizer>),
 }
 
@@ -155,7 +155,7 @@ impl BertEncoder {
 
         let (tokenizer, id, prefix, bos, eos, pad) = match &meta {
             Some(m) if m.tokenizer == "e5" => (
-                TextTokenizer::E5(E5Tokenizer::load(dir)?),
+                TextTokenizer::E5(Box::new(E5Tokenizer::load(dir)?)),
                 m.id.clone(),
                 m.prefix.clone(),
                 m.bos_id,

@@ -202,13 +202,20 @@ impl E5File {
             if h.qk != QK {
                 return Err(corrupt(format!("block size {} (expected {QK})", h.qk)));
             }
-            if h.hidden == 0 || h.heads == 0 || h.hidden % h.heads != 0 || h.hidden % QK != 0 {
+            if h.hidden == 0
+                || h.heads == 0
+                || !h.hidden.is_multiple_of(h.heads)
+                || !h.hidden.is_multiple_of(QK)
+            {
                 return Err(corrupt(format!(
                     "hidden {} / heads {} invalid",
                     h.hidden, h.heads
                 )));
             }
-            if h.intermediate % QK != 0 || !(h.layer_norm_eps > 0.0) {
+            if !h.intermediate.is_multiple_of(QK)
+                || h.layer_norm_eps.is_nan()
+                || h.layer_norm_eps <= 0.0
+            {
                 return Err(corrupt("intermediate size or layer-norm eps invalid"));
             }
 
@@ -298,7 +305,7 @@ impl E5File {
                 let want = match dtype {
                     DType::F32 => numel * 4,
                     DType::Q4_0 => {
-                        if numel % QK != 0 {
+                        if !numel.is_multiple_of(QK) {
                             return Err(corrupt(format!(
                                 "tensor {name}: {numel} not a multiple of {QK}"
                             )));
@@ -322,7 +329,7 @@ impl E5File {
             (header, vocab, norm, tensors)
         };
         for t in &tensors {
-            let end = t.offset.checked_add(t.nbytes).unwrap_or(usize::MAX);
+            let end = t.offset.saturating_add(t.nbytes);
             if end > data.len() {
                 return Err(FormatError::Truncated {
                     what: format!("tensor {}", t.name),
@@ -592,9 +599,7 @@ mod tests {
     fn truncated_file_gives_clear_error() {
         let full = fixture::tiny_e5s1();
         for cut in [0, 3, 10, 60, 200, full.len() / 2, full.len() - 1] {
-            let err = E5File::parse(full[..cut].to_vec())
-                .err()
-                .expect("must fail");
+            let err = E5File::parse(full[..cut].to_vec()).unwrap_err();
             let msg = err.to_string();
             assert!(
                 msg.contains("truncated") || msg.contains("magic"),

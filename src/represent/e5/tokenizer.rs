@@ -172,7 +172,10 @@ impl E5Tokenizer {
         for t in tokens {
             if t.id == self.unk {
                 // The HF Unigram fuses adjacent unknown characters; the engine does not.
-                ids.extend(std::iter::repeat(self.unk).take(t.value.chars().count().max(1)));
+                ids.extend(std::iter::repeat_n(
+                    self.unk,
+                    t.value.chars().count().max(1),
+                ));
             } else {
                 ids.push(t.id);
             }
