@@ -169,7 +169,8 @@ impl Pipeline {
                 Err(e @ TranslateError::MissingModel { .. }) => {
                     let msg = e.to_string();
                     if self.warned.insert(lang.to_string()) {
-                        tracing::warn!("{msg}");
+                        // Once on stderr (not also through tracing, which prints at warn level too).
+                        tracing::debug!("{msg}");
                         eprintln!("veille: warning: {msg}");
                     }
                     for &i in &idx {

@@ -1,6 +1,16 @@
 //! Translation to English for the `translate` strategy. Translators sit behind
 //! [`Translator`], so the pipeline does not care whether a Marian model, a generated test
 //! model or nothing at all is installed for a language.
+//!
+//! [`marian`] runs rust-bert's Marian from `models/opus-mt-<lang>-en/`; [`install`] is
+//! `veille models add` (check, normalise, record in the manifest); [`fetch`] is
+//! `veille models fetch` (Hugging Face-compatible download with resume and sha256 checks);
+//! [`tiny`] generates a tiny random Marian model for tests and benchmarks.
+
+pub mod fetch;
+pub mod install;
+pub mod marian;
+pub mod tiny;
 
 use anyhow::Result;
 use std::path::{Path, PathBuf};
@@ -9,7 +19,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum TranslateError {
     /// No model is installed for this source language.
-    #[error("no translation model for {lang}->en is installed: add one with `veille models add PATH` (e.g. a Helsinki-NLP {suggested} folder) or `veille models fetch {suggested}`")]
+    #[error("no translation model for {lang}->en is installed: add {suggested} with `veille models add PATH` (a local copy of that repository) or `veille models fetch {suggested}`")]
     MissingModel { lang: String, suggested: String },
     #[error(transparent)]
     Failed(#[from] anyhow::Error),
@@ -34,9 +44,13 @@ pub struct TranslateOptions {
     /// Beam width for translation (1 = greedy).
     #[arg(long, default_value_t = 1)]
     pub beams: usize,
-    /// Maximum generated tokens per sentence.
+    /// Maximum length in tokens of a translated piece; longer paragraphs are split into
+    /// sentences, translated in chunks of at most this many source tokens and rejoined.
     #[arg(long, default_value_t = 256)]
     pub max_length: usize,
+    /// Sentences (or short paragraphs) per translation batch.
+    #[arg(long, default_value_t = 8)]
+    pub translate_batch: usize,
 }
 
 /// `veille models add|fetch`: translation models the user supplies.
@@ -53,6 +67,9 @@ pub enum TranslationModelsCommand {
         lang: Option<String>,
         #[arg(long, value_name = "DIR")]
         models: Option<PathBuf>,
+        /// Replace an installed model for the same language.
+        #[arg(long)]
+        force: bool,
     },
     /// Download a Marian model from a Hugging Face-compatible endpoint, with resume and
     /// sha256 checks.
@@ -64,20 +81,89 @@ pub enum TranslationModelsCommand {
         endpoint: String,
         #[arg(long, default_value = "main")]
         revision: String,
+        /// Source language (default: from the name, `opus-mt-<lang>-en`).
+        #[arg(long)]
+        lang: Option<String>,
         #[arg(long, value_name = "DIR")]
         models: Option<PathBuf>,
+        /// Replace an installed model for the same language.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Generate a tiny random Marian model (tests and benchmarks only).
+    #[command(hide = true)]
+    GenerateTinyMarian {
+        dir: PathBuf,
+        #[arg(long, default_value = "sv")]
+        lang: String,
+        #[arg(long, default_value_t = 7)]
+        seed: i64,
     },
 }
 
 /// The translator over whatever translation models are installed in `models_dir`
 /// (`None` when there are none: English still passes through).
-pub fn installed_translator(models_dir: &Path, opts: &TranslateOptions) -> Result<Option<Box<dyn Translator>>> {
-    let _ = (models_dir, opts);
-    Ok(None)
+/// Nothing is loaded here: each model loads at the first paragraph in its language.
+pub fn installed_translator(
+    models_dir: &Path,
+    opts: &TranslateOptions,
+) -> Result<Option<Box<dyn Translator>>> {
+    if opts.beams == 0 || opts.max_length < 2 || opts.translate_batch == 0 {
+        anyhow::bail!(
+            "--beams and --translate-batch must be at least 1 and --max-length at least 2"
+        );
+    }
+    let langs = marian::MarianTranslator::installed_languages(models_dir);
+    if langs.is_empty() {
+        return Ok(None);
+    }
+    tracing::info!("translation models installed for: {}", langs.join(", "));
+    Ok(Some(Box::new(marian::MarianTranslator::new(
+        models_dir, opts,
+    ))))
 }
 
 /// Runs `veille models add|fetch`.
 pub fn run_models_command(cmd: &TranslationModelsCommand) -> Result<i32> {
-    let _ = cmd;
-    anyhow::bail!("translation model installation is not built yet")
+    let dir_or_default = |d: &Option<PathBuf>| d.clone().unwrap_or_else(crate::models::models_dir);
+    match cmd {
+        TranslationModelsCommand::Add {
+            path,
+            lang,
+            models,
+            force,
+        } => {
+            let name = install::add(path, lang.as_deref(), &dir_or_default(models), *force, None)?;
+            eprintln!("veille: installed {name}");
+        }
+        TranslationModelsCommand::Fetch {
+            name,
+            endpoint,
+            revision,
+            lang,
+            models,
+            force,
+        } => {
+            let opts = fetch::FetchOptions {
+                endpoint: endpoint.clone(),
+                revision: revision.clone(),
+            };
+            let installed = fetch::fetch(
+                name,
+                lang.as_deref(),
+                &dir_or_default(models),
+                &opts,
+                *force,
+            )?;
+            eprintln!("veille: installed {installed}");
+        }
+        TranslationModelsCommand::GenerateTinyMarian { dir, lang, seed } => {
+            tiny::generate(dir, lang, *seed)?;
+            eprintln!(
+                "veille: generated a tiny random {lang}->en Marian model in {}",
+                dir.display()
+            );
+        }
+    }
+    Ok(crate::cli::EXIT_OK)
 }
