@@ -75,14 +75,18 @@ pub struct ModelArgs {
 
 impl ModelArgs {
     pub fn models_dir(&self) -> PathBuf {
-        self.models.clone().unwrap_or_else(crate::models::models_dir)
+        self.models
+            .clone()
+            .unwrap_or_else(crate::models::models_dir)
     }
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Label each paragraph: one JSON record per paragraph, in input order.
-    #[command(after_help = "Examples:\n  veille classify corpora/sample -o out/sample.jsonl\n  veille classify article.txt --format csv\n  cat feed.jsonl | veille classify --strategy translate\n\nExit status: 0 all records fine, 1 some error records, 2 usage or configuration error.")]
+    #[command(
+        after_help = "Examples:\n  veille classify corpora/sample -o out/sample.jsonl\n  veille classify article.txt --format csv\n  cat feed.jsonl | veille classify --strategy translate\n\nExit status: 0 all records fine, 1 some error records, 2 usage or configuration error."
+    )]
     Classify {
         #[command(flatten)]
         input: InputArgs,
@@ -91,8 +95,16 @@ pub enum Command {
         #[command(flatten)]
         model: ModelArgs,
     },
+    /// Classify a live feed: JSON Lines (or text lines) on stdin, one record per line on
+    /// stdout, flushed per micro-batch, in input order.
+    #[command(
+        after_help = "Examples:\n  tail -f feed.jsonl | veille stream | jq -c '{id, labels}'\n  veille stream --input text --max-batch 8 --max-wait-ms 20 < paragraphs.txt\n\nOrdering, backpressure and signals: docs/stream.md.\nExit status: 0 all records fine, 1 some error records, 2 usage or configuration error."
+    )]
+    Stream(crate::stream::StreamArgs),
     /// Detect the language of each paragraph (sv, en, fr or und).
-    #[command(after_help = "Examples:\n  veille detect corpora/sample\n  veille detect corpora/langid --report   # accuracy against the records' gold \"lang\"")]
+    #[command(
+        after_help = "Examples:\n  veille detect corpora/sample\n  veille detect corpora/langid --report   # accuracy against the records' gold \"lang\""
+    )]
     Detect {
         #[command(flatten)]
         input: InputArgs,
@@ -104,16 +116,22 @@ pub enum Command {
         report: bool,
     },
     /// Compare labelled files: model vs gold, annotator vs annotator, run vs run.
-    #[command(after_help = "Examples:\n  veille compare gold.jsonl out.jsonl\n  veille compare a.jsonl b.jsonl c.jsonl --format json")]
+    #[command(
+        after_help = "Examples:\n  veille compare gold.jsonl out.jsonl\n  veille compare a.jsonl b.jsonl c.jsonl --format json"
+    )]
     Compare(crate::compare::CompareArgs),
     /// Install, check and list models.
     #[command(subcommand)]
     Models(ModelsCommand),
     /// Train the classifier heads on a labelled corpus (frozen encoder, or fine-tuned top layers).
-    #[command(after_help = "Examples:\n  veille train corpora/labelled\n  veille train corpora/labelled --strategy translate --out models/heads/translate.json")]
+    #[command(
+        after_help = "Examples:\n  veille train corpora/labelled\n  veille train corpora/labelled --strategy translate --out models/heads/translate.json"
+    )]
     Train(TrainArgs),
     /// Score the classifier on a labelled corpus: per-label P/R/F1, micro/macro F1, per language.
-    #[command(after_help = "Examples:\n  veille eval corpora/labelled --split test\n  veille eval corpora/labelled --split test --format json")]
+    #[command(
+        after_help = "Examples:\n  veille eval corpora/labelled --split test\n  veille eval corpora/labelled --split test --format json"
+    )]
     Eval(EvalArgs),
     /// Print a labelled corpus's statistics per language, label and split, and check its mix.
     #[command(after_help = "Example:\n  veille stats corpora/labelled")]
@@ -176,7 +194,10 @@ pub struct TrainArgs {
     /// Fine-tuning epochs.
     #[arg(long, default_value_t = 3)]
     pub epochs: usize,
-    /// Train on at most this many training paragraphs (a quick consistency run).
+    /// Encoder prefix (default: "passage: " for e5, none for MiniLM).
+    #[arg(long)]
+    pub prefix: Option<String>,
+    /// Use at most this many paragraphs of each split (a quick consistency run).
     #[arg(long)]
     pub limit: Option<usize>,
     /// Only languages (comma-separated), e.g. `en` for the translate strategy's English heads.

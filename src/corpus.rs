@@ -41,13 +41,15 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<LabelledParagraph>> {
     let mut out = Vec::new();
     let mut seen = BTreeSet::new();
     for file in &files {
-        let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        let text =
+            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
         for (i, line) in text.lines().enumerate() {
             if line.trim().is_empty() {
                 continue;
             }
-            let p: LabelledParagraph = serde_json::from_str(line)
-                .with_context(|| format!("{}:{}: not a labelled paragraph", file.display(), i + 1))?;
+            let p: LabelledParagraph = serde_json::from_str(line).with_context(|| {
+                format!("{}:{}: not a labelled paragraph", file.display(), i + 1)
+            })?;
             if !seen.insert(p.id.clone()) {
                 bail!("{}:{}: duplicate id {}", file.display(), i + 1, p.id);
             }
@@ -90,7 +92,10 @@ pub struct Stats {
 }
 
 pub fn stats(paras: &[LabelledParagraph]) -> Stats {
-    let mut s = Stats { min_words: usize::MAX, ..Default::default() };
+    let mut s = Stats {
+        min_words: usize::MAX,
+        ..Default::default()
+    };
     let mut docs = BTreeSet::new();
     for p in paras {
         s.total += 1;
@@ -104,7 +109,9 @@ pub fn stats(paras: &[LabelledParagraph]) -> Stats {
             p.labels.iter().map(|l| l.to_string()).collect()
         };
         for n in names {
-            *s.label_by_lang.entry((p.lang.clone(), n.clone())).or_default() += 1;
+            *s.label_by_lang
+                .entry((p.lang.clone(), n.clone()))
+                .or_default() += 1;
             *s.label_by_split.entry((p.split.clone(), n)).or_default() += 1;
         }
         s.none += p.labels.is_empty() as usize;
@@ -121,7 +128,11 @@ pub fn stats(paras: &[LabelledParagraph]) -> Stats {
 
 impl Stats {
     pub fn label_total(&self, label: &str) -> usize {
-        self.label_by_lang.iter().filter(|((_, l), _)| l == label).map(|(_, n)| n).sum()
+        self.label_by_lang
+            .iter()
+            .filter(|((_, l), _)| l == label)
+            .map(|(_, n)| n)
+            .sum()
     }
 
     /// Violations of the corpus mix (issue 4): empty when the corpus is fit.
@@ -180,7 +191,12 @@ impl Stats {
         for (lang, n) in &self.by_lang {
             s.push_str(&format!("{lang:<8}{n:>8}"));
             for c in &cols {
-                s.push_str(&format!("{:>21}", self.label_by_lang.get(&(lang.clone(), c.clone())).unwrap_or(&0)));
+                s.push_str(&format!(
+                    "{:>21}",
+                    self.label_by_lang
+                        .get(&(lang.clone(), c.clone()))
+                        .unwrap_or(&0)
+                ));
             }
             s.push('\n');
         }
@@ -189,7 +205,12 @@ impl Stats {
         for (split, n) in &self.by_split {
             s.push_str(&format!("{split:<8}{n:>8}"));
             for c in &cols {
-                s.push_str(&format!("{:>21}", self.label_by_split.get(&(split.clone(), c.clone())).unwrap_or(&0)));
+                s.push_str(&format!(
+                    "{:>21}",
+                    self.label_by_split
+                        .get(&(split.clone(), c.clone()))
+                        .unwrap_or(&0)
+                ));
             }
             s.push('\n');
         }
@@ -198,7 +219,11 @@ impl Stats {
         if problems.is_empty() {
             s.push_str("mix: ok\n");
         } else {
-            s.push_str(&format!("mix: {} problem(s):\n  {}\n", problems.len(), problems.join("\n  ")));
+            s.push_str(&format!(
+                "mix: {} problem(s):\n  {}\n",
+                problems.len(),
+                problems.join("\n  ")
+            ));
         }
         s
     }
@@ -212,7 +237,14 @@ fn pct(a: usize, b: usize) -> f64 {
 pub fn split_leaks(paras: &[LabelledParagraph]) -> Vec<String> {
     let mut split_of: BTreeMap<(&str, &str), BTreeSet<&str>> = BTreeMap::new();
     for p in paras {
-        let key = (p.lang.as_str(), if p.event.is_empty() { p.doc.as_str() } else { p.event.as_str() });
+        let key = (
+            p.lang.as_str(),
+            if p.event.is_empty() {
+                p.doc.as_str()
+            } else {
+                p.event.as_str()
+            },
+        );
         split_of.entry(key).or_default().insert(p.split.as_str());
     }
     split_of

@@ -64,7 +64,10 @@ mod tests {
     fn round_trips_names() {
         for l in Label::ALL {
             assert_eq!(l.as_str().parse::<Label>().unwrap(), l);
-            assert_eq!(serde_json::to_string(&l).unwrap(), format!("\"{}\"", l.as_str()));
+            assert_eq!(
+                serde_json::to_string(&l).unwrap(),
+                format!("\"{}\"", l.as_str())
+            );
         }
         assert!("spying".parse::<Label>().is_err());
     }

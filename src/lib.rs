@@ -19,4 +19,5 @@ pub mod pipeline;
 pub mod record;
 pub mod represent;
 pub mod sinks;
+pub mod stream;
 pub mod translate;

@@ -15,7 +15,9 @@ use crate::represent::Encoder;
 use crate::translate::{TranslateError, Translator};
 use std::collections::HashSet;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Strategy {
     /// Embed the paragraph in its own language with the multilingual encoder.
@@ -54,8 +56,18 @@ pub fn base_record(input: &Input, strategy: &str, model: &str) -> Record {
 }
 
 /// Language records for one document: every input yields exactly one record.
-pub fn detect_document(langid: &LanguageIdentifier, doc: &Document, strategy: &str, model: &str) -> Vec<Record> {
-    let ok: Vec<&str> = doc.inputs.iter().filter(|i| i.error.is_none()).map(|i| i.text.as_str()).collect();
+pub fn detect_document(
+    langid: &LanguageIdentifier,
+    doc: &Document,
+    strategy: &str,
+    model: &str,
+) -> Vec<Record> {
+    let ok: Vec<&str> = doc
+        .inputs
+        .iter()
+        .filter(|i| i.error.is_none())
+        .map(|i| i.text.as_str())
+        .collect();
     let mut guesses = langid.detect_document(&ok).into_iter();
     doc.inputs
         .iter()
@@ -98,7 +110,11 @@ impl Pipeline {
             );
         }
         if encoder.dim() != heads.dim() {
-            anyhow::bail!("encoder dimension {} does not match the heads' {}", encoder.dim(), heads.dim());
+            anyhow::bail!(
+                "encoder dimension {} does not match the heads' {}",
+                encoder.dim(),
+                heads.dim()
+            );
         }
         Ok(Pipeline {
             langid: LanguageIdentifier::new(),
@@ -113,7 +129,12 @@ impl Pipeline {
 
     /// What produced the labels: encoder, heads (and translation models, per record).
     pub fn model_id(&self) -> String {
-        format!("{} heads:{} lang:{}", self.encoder.id(), self.heads.short_id(), DETECTOR_ID)
+        format!(
+            "{} heads:{} lang:{}",
+            self.encoder.id(),
+            self.heads.short_id(),
+            DETECTOR_ID
+        )
     }
 
     pub fn strategy(&self) -> Strategy {
@@ -124,9 +145,14 @@ impl Pipeline {
     pub fn process(&mut self, docs: &[Document]) -> Vec<Record> {
         let model = self.model_id();
         let strategy = self.strategy.as_str();
-        let mut records: Vec<Record> =
-            docs.iter().flat_map(|d| detect_document(&self.langid, d, strategy, &model)).collect();
-        for r in records.iter_mut().filter(|r| r.error.is_none() && r.lang == "und") {
+        let mut records: Vec<Record> = docs
+            .iter()
+            .flat_map(|d| detect_document(&self.langid, d, strategy, &model))
+            .collect();
+        for r in records
+            .iter_mut()
+            .filter(|r| r.error.is_none() && r.lang == "und")
+        {
             r.error = Some(match &r.lang_guess {
                 Some(g) => format!(
                     "unsupported or uncertain language (best guess {g}, confidence {:.2}); veille classifies sv, en and fr",
@@ -145,8 +171,9 @@ impl Pipeline {
     /// Fills `translation` for sv/fr records; en passes through.
     fn translate(&mut self, records: &mut [Record]) {
         for lang in ["sv", "fr"] {
-            let idx: Vec<usize> =
-                (0..records.len()).filter(|&i| records[i].error.is_none() && records[i].lang == lang).collect();
+            let idx: Vec<usize> = (0..records.len())
+                .filter(|&i| records[i].error.is_none() && records[i].lang == lang)
+                .collect();
             if idx.is_empty() {
                 continue;
             }
@@ -154,7 +181,10 @@ impl Pipeline {
             let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
             let result = match self.translator.as_mut() {
                 Some(t) => t.translate(lang, &refs),
-                None => Err(TranslateError::MissingModel { lang: lang.into(), suggested: crate::translate::suggested_model(lang) }),
+                None => Err(TranslateError::MissingModel {
+                    lang: lang.into(),
+                    suggested: crate::translate::suggested_model(lang),
+                }),
             };
             match result {
                 Ok(out) => {
@@ -181,7 +211,10 @@ impl Pipeline {
                     // Isolate the failing paragraphs: retry one at a time.
                     for &i in &idx {
                         let text = records[i].text.clone();
-                        let t = self.translator.as_mut().expect("a translator failed, so one exists");
+                        let t = self
+                            .translator
+                            .as_mut()
+                            .expect("a translator failed, so one exists");
                         match t.translate(lang, &[text.as_str()]) {
                             Ok(mut v) => records[i].translation = v.pop(),
                             Err(e) => records[i].error = Some(format!("translation failed: {e:#}")),
@@ -194,11 +227,18 @@ impl Pipeline {
 
     /// Embeds the text (or its translation) and applies the heads.
     fn classify(&mut self, records: &mut [Record]) {
-        let idx: Vec<usize> = (0..records.len()).filter(|&i| records[i].error.is_none()).collect();
+        let idx: Vec<usize> = (0..records.len())
+            .filter(|&i| records[i].error.is_none())
+            .collect();
         for chunk in idx.chunks(self.batch_size) {
             let texts: Vec<String> = chunk
                 .iter()
-                .map(|&i| records[i].translation.clone().unwrap_or_else(|| records[i].text.clone()))
+                .map(|&i| {
+                    records[i]
+                        .translation
+                        .clone()
+                        .unwrap_or_else(|| records[i].text.clone())
+                })
                 .collect();
             let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
             let vectors = match self.encoder.embed(&refs) {
@@ -206,7 +246,11 @@ impl Pipeline {
                 // One bad paragraph must not fail its batch: retry one at a time.
                 Err(_) => refs
                     .iter()
-                    .map(|t| self.encoder.embed(&[t]).map(|mut v| v.pop().unwrap_or_default()))
+                    .map(|t| {
+                        self.encoder
+                            .embed(&[t])
+                            .map(|mut v| v.pop().unwrap_or_default())
+                    })
                     .collect(),
             };
             for (&i, v) in chunk.iter().zip(vectors) {

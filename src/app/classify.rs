@@ -1,6 +1,6 @@
 //! `veille classify`: files (or stdin) through the pipeline into a sink.
 
-use super::{input_paths, ingest_options, progress, sink_for};
+use super::{ingest_options, input_paths, progress, sink_for};
 use crate::cli::{InputArgs, ModelArgs, OutputArgs, EXIT_OK, EXIT_RECORD_ERRORS};
 use crate::ingest::{self, Document};
 use crate::pipeline::Pipeline;
@@ -43,7 +43,13 @@ pub fn run(input: &InputArgs, output: &OutputArgs, model: &ModelArgs) -> Result<
     bar.finish_and_clear();
     tracing::info!("{total} records, {errors} errors");
     if errors > 0 {
-        eprintln!("veille: {errors} of {total} records are error records (see their \"error\" field)");
+        eprintln!(
+            "veille: {errors} of {total} records are error records (see their \"error\" field)"
+        );
     }
-    Ok(if errors > 0 { EXIT_RECORD_ERRORS } else { EXIT_OK })
+    Ok(if errors > 0 {
+        EXIT_RECORD_ERRORS
+    } else {
+        EXIT_OK
+    })
 }

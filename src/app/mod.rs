@@ -2,15 +2,15 @@
 
 use crate::classify::Heads;
 use crate::cli::{Cli, Command, InputArgs, ModelArgs, OutputArgs, EXIT_OK, EXIT_RECORD_ERRORS};
+use crate::ingest::{self, IngestOptions};
+use crate::language::LanguageIdentifier;
+use crate::pipeline::detect_document;
 use crate::pipeline::{Pipeline, Strategy};
 use crate::represent::bert::{BertEncoder, EncoderOptions};
-use std::path::Path;
-use crate::ingest::{self, IngestOptions};
-use crate::pipeline::detect_document;
-use crate::language::LanguageIdentifier;
 use crate::sinks::{open_sink, Sink};
 use anyhow::{Context, Result};
 use std::io::IsTerminal;
+use std::path::Path;
 use std::path::PathBuf;
 
 pub fn init_logging(verbose: u8) {
@@ -34,8 +34,17 @@ pub mod train;
 
 pub fn run(cli: Cli) -> Result<i32> {
     match cli.command {
-        Command::Classify { input, output, model } => classify::run(&input, &output, &model),
-        Command::Detect { input, output, report } => detect(&input, &output, report),
+        Command::Classify {
+            input,
+            output,
+            model,
+        } => classify::run(&input, &output, &model),
+        Command::Detect {
+            input,
+            output,
+            report,
+        } => detect(&input, &output, report),
+        Command::Stream(args) => crate::stream::run(&args),
         Command::Compare(args) => crate::compare::run(&args),
         Command::Models(cmd) => models::run(&cmd),
         Command::Train(args) => train::run(&args),
@@ -78,14 +87,25 @@ pub fn load_pipeline(model: &ModelArgs) -> Result<Pipeline> {
     let heads = Heads::load(&path)?;
     let encoder = load_encoder(model, &heads)?;
     let translator = match model.strategy {
-        Strategy::Translate => crate::translate::installed_translator(&model.models_dir(), &model.translate)?,
+        Strategy::Translate => {
+            crate::translate::installed_translator(&model.models_dir(), &model.translate)?
+        }
         Strategy::Embed => None,
     };
-    Pipeline::new(model.strategy, Box::new(encoder), heads, translator, model.batch_size)
+    Pipeline::new(
+        model.strategy,
+        Box::new(encoder),
+        heads,
+        translator,
+        model.batch_size,
+    )
 }
 
 pub fn ingest_options(input: &InputArgs) -> IngestOptions {
-    IngestOptions { format: input.input, max_chars: input.max_chars }
+    IngestOptions {
+        format: input.input,
+        max_chars: input.max_chars,
+    }
 }
 
 /// The paths to read: none means stdin.
@@ -102,9 +122,13 @@ pub fn sink_for(output: &OutputArgs) -> Result<Box<dyn Sink + Send>> {
     let out: Box<dyn std::io::Write + Send> = match &output.output {
         Some(path) => {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create {}", dir.display()))?;
             }
-            Box::new(std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?)
+            Box::new(
+                std::fs::File::create(path)
+                    .with_context(|| format!("cannot write {}", path.display()))?,
+            )
         }
         None => Box::new(std::io::stdout()),
     };
@@ -118,9 +142,11 @@ pub fn progress(total: u64, what: &str) -> indicatif::ProgressBar {
     }
     let bar = indicatif::ProgressBar::new(total);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} {per_sec} eta {eta}")
-            .expect("valid template")
-            .progress_chars("=> "),
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {msg} [{bar:30}] {pos}/{len} {per_sec} eta {eta}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
     );
     bar.set_message(what.to_string());
     bar
@@ -147,5 +173,9 @@ fn detect(input: &InputArgs, output: &OutputArgs, report: bool) -> Result<i32> {
     if report {
         eprint!("{}", accuracy.render());
     }
-    Ok(if errors > 0 { EXIT_RECORD_ERRORS } else { EXIT_OK })
+    Ok(if errors > 0 {
+        EXIT_RECORD_ERRORS
+    } else {
+        EXIT_OK
+    })
 }

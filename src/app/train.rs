@@ -21,7 +21,11 @@ pub fn stats(corpus: &[PathBuf]) -> Result<i32> {
     if leaks.is_empty() {
         println!("splits: no event crosses splits");
     } else {
-        println!("splits: {} event(s) cross splits:\n  {}", leaks.len(), leaks.join("\n  "));
+        println!(
+            "splits: {} event(s) cross splits:\n  {}",
+            leaks.len(),
+            leaks.join("\n  ")
+        );
     }
     Ok(EXIT_OK)
 }
@@ -35,15 +39,80 @@ fn default_encoder(strategy: Strategy) -> (&'static str, &'static str) {
     }
 }
 
-fn embed_all(encoder: &mut BertEncoder, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
-    let bar = super::progress(texts.len() as u64, "embedding");
-    let mut out = Vec::with_capacity(texts.len());
-    for chunk in texts.chunks(64) {
-        out.extend(encoder.embed(chunk)?);
+/// Embeds texts, reusing vectors cached by an earlier run with the same encoder state
+/// (`models/.cache/embeddings/<key>.json`): re-training with other head settings then
+/// costs seconds instead of a pass of the encoder over the corpus.
+fn embed_all(
+    encoder: &mut BertEncoder,
+    texts: &[&str],
+    cache: &mut EmbeddingCache,
+) -> Result<Vec<Vec<f32>>> {
+    let missing: Vec<&str> = texts
+        .iter()
+        .copied()
+        .filter(|t| !cache.vectors.contains_key(&text_key(t)))
+        .collect();
+    let bar = super::progress(missing.len() as u64, "embedding");
+    for chunk in missing.chunks(64) {
+        for (t, v) in chunk.iter().zip(encoder.embed(chunk)?) {
+            cache.vectors.insert(text_key(t), v);
+        }
         bar.inc(chunk.len() as u64);
     }
     bar.finish_and_clear();
-    Ok(out)
+    if !missing.is_empty() {
+        cache.save()?;
+    }
+    Ok(texts
+        .iter()
+        .map(|t| cache.vectors[&text_key(t)].clone())
+        .collect())
+}
+
+fn text_key(text: &str) -> String {
+    use sha2::Digest;
+    hex::encode(&sha2::Sha256::digest(text.as_bytes())[..12])
+}
+
+struct EmbeddingCache {
+    path: Option<PathBuf>,
+    vectors: std::collections::HashMap<String, Vec<f32>>,
+}
+
+impl EmbeddingCache {
+    /// The cache for an encoder state: id, prefix and fine-tuned layers (by hash). A
+    /// fresh fine-tuning run has no cache (`state` None).
+    fn open(models_dir: &Path, state: Option<String>) -> EmbeddingCache {
+        let Some(state) = state else {
+            return EmbeddingCache {
+                path: None,
+                vectors: Default::default(),
+            };
+        };
+        let path = models_dir
+            .join(".cache")
+            .join("embeddings")
+            .join(format!("{}.json", text_key(&state)));
+        let vectors = std::fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        EmbeddingCache {
+            path: Some(path),
+            vectors,
+        }
+    }
+
+    fn save(&self) -> Result<()> {
+        if let Some(path) = &self.path {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            std::fs::write(path, serde_json::to_vec(&self.vectors)?)
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+        Ok(())
+    }
 }
 
 /// Macro-F1 of `heads` over a set, and per-label F1.
@@ -56,41 +125,73 @@ fn score(heads: &Heads, x: &[Vec<f32>], y: &[Vec<Label>]) -> (f64, Vec<(Label, f
             (l, crate::classify::train::f1(&pred, &gold))
         })
         .collect();
-    (per.iter().map(|(_, f)| f).sum::<f64>() / per.len() as f64, per)
+    (
+        per.iter().map(|(_, f)| f).sum::<f64>() / per.len() as f64,
+        per,
+    )
 }
 
 pub fn run(args: &TrainArgs) -> Result<i32> {
-    let models_dir = args.models.clone().unwrap_or_else(crate::models::models_dir);
+    let models_dir = args
+        .models
+        .clone()
+        .unwrap_or_else(crate::models::models_dir);
     let mut paras = corpus::load(&args.corpus)?;
     if !args.langs.is_empty() {
         paras.retain(|p| args.langs.contains(&p.lang));
     }
     let leaks = corpus::split_leaks(&paras);
     if !leaks.is_empty() {
-        bail!("events cross splits (train/test leakage):\n  {}", leaks.join("\n  "));
+        bail!(
+            "events cross splits (train/test leakage):\n  {}",
+            leaks.join("\n  ")
+        );
     }
-    let split = |name: &str| -> Vec<&LabelledParagraph> { paras.iter().filter(|p| p.split == name).collect() };
+    let split = |name: &str| -> Vec<&LabelledParagraph> {
+        paras.iter().filter(|p| p.split == name).collect()
+    };
     let mut train = split("train");
-    let dev = split("dev");
-    let test = split("test");
+    let mut dev = split("dev");
+    let mut test = split("test");
     if let Some(limit) = args.limit {
         train.truncate(limit);
+        dev.truncate(limit);
+        test.truncate(limit);
     }
     if train.is_empty() || dev.is_empty() {
-        bail!("the corpus needs train and dev splits ({} train, {} dev)", train.len(), dev.len());
+        bail!(
+            "the corpus needs train and dev splits ({} train, {} dev)",
+            train.len(),
+            dev.len()
+        );
     }
-    let (dir_name, prefix) = default_encoder(args.strategy);
+    let (dir_name, default_prefix) = default_encoder(args.strategy);
+    let prefix = args.prefix.as_deref().unwrap_or(default_prefix);
     let encoder_dir = models_dir.join(dir_name);
-    let opts = EncoderOptions { threads: args.threads, prefix: Some(prefix.to_string()), ..Default::default() };
-    let mut encoder = BertEncoder::load(&encoder_dir, opts)
-        .with_context(|| format!("loading the encoder in {} (run scripts/setup.sh)", encoder_dir.display()))?;
+    let opts = EncoderOptions {
+        threads: args.threads,
+        prefix: Some(prefix.to_string()),
+        ..Default::default()
+    };
+    let mut encoder = BertEncoder::load(&encoder_dir, opts).with_context(|| {
+        format!(
+            "loading the encoder in {} (run scripts/setup.sh)",
+            encoder_dir.display()
+        )
+    })?;
 
     let out = args.out.clone().unwrap_or_else(|| {
-        models_dir.join(crate::models::HEADS_DIR).join(format!("{}.json", args.strategy.as_str()))
+        models_dir
+            .join(crate::models::HEADS_DIR)
+            .join(format!("{}.json", args.strategy.as_str()))
     });
     let mut delta_name = None;
     if args.finetune_layers > 0 {
-        let s = FinetuneSettings { layers: args.finetune_layers, epochs: args.epochs, ..Default::default() };
+        let s = FinetuneSettings {
+            layers: args.finetune_layers,
+            epochs: args.epochs,
+            ..Default::default()
+        };
         let texts: Vec<&str> = train.iter().map(|p| p.text.as_str()).collect();
         let labels: Vec<Vec<Label>> = train.iter().map(|p| p.labels.clone()).collect();
         let named = finetune::finetune(&encoder_dir, &encoder, &texts, &labels, &s)?;
@@ -100,18 +201,35 @@ pub fn run(args: &TrainArgs) -> Result<i32> {
         finetune::save_delta(&named, &out.with_file_name(&name))?;
         delta_name = Some(name);
     }
+    let mut cache = EmbeddingCache::open(
+        &models_dir,
+        (args.finetune_layers == 0).then(|| format!("{}|{prefix}", encoder.id())),
+    );
 
-    let embed = |enc: &mut BertEncoder, ps: &[&LabelledParagraph]| -> Result<(Vec<Vec<f32>>, Vec<Vec<Label>>)> {
+    let mut embed = |enc: &mut BertEncoder,
+                     ps: &[&LabelledParagraph]|
+     -> Result<(Vec<Vec<f32>>, Vec<Vec<Label>>)> {
         let texts: Vec<&str> = ps.iter().map(|p| p.text.as_str()).collect();
-        Ok((embed_all(enc, &texts)?, ps.iter().map(|p| p.labels.clone()).collect()))
+        Ok((
+            embed_all(enc, &texts, &mut cache)?,
+            ps.iter().map(|p| p.labels.clone()).collect(),
+        ))
     };
-    eprintln!("veille: embedding {} train, {} dev, {} test paragraphs", train.len(), dev.len(), test.len());
+    eprintln!(
+        "veille: embedding {} train, {} dev, {} test paragraphs",
+        train.len(),
+        dev.len(),
+        test.len()
+    );
     let (xt, yt) = embed(&mut encoder, &train)?;
     let (xd, yd) = embed(&mut encoder, &dev)?;
     let (xs, ys) = embed(&mut encoder, &test)?;
     let settings = TrainSettings::default();
-    let (label_heads, reports) =
-        train_heads(&LabelledSet { x: &xt, y: &yt }, &LabelledSet { x: &xd, y: &yd }, &settings)?;
+    let (label_heads, reports) = train_heads(
+        &LabelledSet { x: &xt, y: &yt },
+        &LabelledSet { x: &xd, y: &yd },
+        &settings,
+    )?;
 
     let mut heads = Heads {
         format: HEADS_FORMAT,
@@ -123,18 +241,26 @@ pub fn run(args: &TrainArgs) -> Result<i32> {
         heads: label_heads,
     };
     let (dev_macro, _) = score(&heads, &xd, &yd);
-    let (test_macro, test_per) = if xs.is_empty() { (f64::NAN, vec![]) } else { score(&heads, &xs, &ys) };
+    let (test_macro, test_per) = if xs.is_empty() {
+        (f64::NAN, vec![])
+    } else {
+        score(&heads, &xs, &ys)
+    };
     let (p_test, y_test): (Vec<f32>, Vec<f32>) = xs
         .iter()
         .zip(&ys)
         .flat_map(|(x, y)| {
             let (scores, _) = heads.predict(x);
-            Label::ALL.iter().map(move |l| (scores[l], y.contains(l) as u8 as f32)).collect::<Vec<_>>()
+            Label::ALL
+                .iter()
+                .map(move |l| (scores[l], y.contains(l) as u8 as f32))
+                .collect::<Vec<_>>()
         })
         .unzip();
     let ece = expected_calibration_error(&p_test, &y_test);
     heads.settings = serde_json::json!({
         "strategy": args.strategy.as_str(),
+        "prefix": prefix,
         "langs": args.langs,
         "train": train.len(), "dev": dev.len(), "test": test.len(),
         "heads": settings,
@@ -167,14 +293,21 @@ fn documents(paras: &[&LabelledParagraph]) -> Vec<Document> {
         let input = Input {
             id: p.id.clone(),
             doc: p.doc.clone(),
-            para: docs.last().filter(|d| d.name == p.doc).map(|d| d.inputs.len() + 1).unwrap_or(1),
+            para: docs
+                .last()
+                .filter(|d| d.name == p.doc)
+                .map(|d| d.inputs.len() + 1)
+                .unwrap_or(1),
             text: p.text.clone(),
             meta: None,
             error: None,
         };
         match docs.last_mut() {
             Some(d) if d.name == p.doc && !p.doc.is_empty() => d.inputs.push(input),
-            _ => docs.push(Document { name: p.doc.clone(), inputs: vec![input] }),
+            _ => docs.push(Document {
+                name: p.doc.clone(),
+                inputs: vec![input],
+            }),
         }
     }
     docs
@@ -182,7 +315,9 @@ fn documents(paras: &[&LabelledParagraph]) -> Vec<Document> {
 
 fn write_jsonl<T: serde::Serialize>(path: &Path, rows: impl IntoIterator<Item = T>) -> Result<()> {
     use std::io::Write;
-    let mut f = std::io::BufWriter::new(std::fs::File::create(path).with_context(|| format!("writing {}", path.display()))?);
+    let mut f = std::io::BufWriter::new(
+        std::fs::File::create(path).with_context(|| format!("writing {}", path.display()))?,
+    );
     for r in rows {
         serde_json::to_writer(&mut f, &r)?;
         f.write_all(b"\n")?;
@@ -195,8 +330,10 @@ fn write_jsonl<T: serde::Serialize>(path: &Path, rows: impl IntoIterator<Item = 
 /// (the `compare` report: per-label P/R/F1, micro/macro F1, per language).
 pub fn eval(args: &EvalArgs) -> Result<i32> {
     let paras = corpus::load(&args.corpus)?;
-    let chosen: Vec<&LabelledParagraph> =
-        paras.iter().filter(|p| args.split.as_ref().is_none_or(|s| &p.split == s)).collect();
+    let chosen: Vec<&LabelledParagraph> = paras
+        .iter()
+        .filter(|p| args.split.as_ref().is_none_or(|s| &p.split == s))
+        .collect();
     if chosen.is_empty() {
         bail!("no paragraphs in split {:?}", args.split);
     }
@@ -206,9 +343,14 @@ pub fn eval(args: &EvalArgs) -> Result<i32> {
     let gold_path = tmp.join("gold.jsonl");
     write_jsonl(
         &gold_path,
-        chosen.iter().map(|p| serde_json::json!({"id": p.id, "labels": p.labels, "lang": p.lang, "text": p.text})),
+        chosen.iter().map(
+            |p| serde_json::json!({"id": p.id, "labels": p.labels, "lang": p.lang, "text": p.text}),
+        ),
     )?;
-    let pred_path = args.predictions.clone().unwrap_or_else(|| tmp.join("predictions.jsonl"));
+    let pred_path = args
+        .predictions
+        .clone()
+        .unwrap_or_else(|| tmp.join("predictions.jsonl"));
     write_jsonl(&pred_path, &records)?;
     let code = compare_files(&gold_path, &pred_path, &args.format);
     let _ = std::fs::remove_dir_all(&tmp);
@@ -228,7 +370,13 @@ fn compare_files(gold: &Path, pred: &Path, format: &str) -> Result<i32> {
         #[command(flatten)]
         args: crate::compare::CompareArgs,
     }
-    let argv = ["compare".into(), gold.as_os_str().to_owned(), pred.as_os_str().to_owned(), "--format".into(), format.into()];
+    let argv = [
+        "compare".into(),
+        gold.as_os_str().to_owned(),
+        pred.as_os_str().to_owned(),
+        "--format".into(),
+        format.into(),
+    ];
     let w = <Wrapper as clap::Parser>::try_parse_from(argv)?;
     crate::compare::run(&w.args)
 }

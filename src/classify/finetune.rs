@@ -12,9 +12,9 @@ use crate::labels::Label;
 use crate::represent::bert::BertEncoder;
 use anyhow::{bail, Context, Result};
 use rust_bert::bert::{BertConfig, BertEmbeddings, BertLayer, BertModel};
+use std::path::Path;
 use tch::nn::{self, OptimizerConfig, VarStore};
 use tch::{Device, Kind, Tensor};
-use std::path::Path;
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct FinetuneSettings {
@@ -64,15 +64,22 @@ fn root_of(vs: &VarStore, prefixed: bool) -> nn::Path<'_> {
 }
 
 fn extended_mask(mask: &Tensor) -> Tensor {
-    ((mask.ones_like() - mask) * -10000.0).to_kind(Kind::Float).unsqueeze(1).unsqueeze(1)
+    ((mask.ones_like() - mask) * -10000.0)
+        .to_kind(Kind::Float)
+        .unsqueeze(1)
+        .unsqueeze(1)
 }
 
 fn mean_pool_norm(hidden: &Tensor, mask: &Tensor) -> Tensor {
     let m = mask.to_kind(Kind::Float).unsqueeze(-1);
     let summed = (hidden * &m).sum_dim_intlist([1i64].as_slice(), false, Kind::Float);
-    let counts = m.sum_dim_intlist([1i64].as_slice(), false, Kind::Float).clamp_min(1.0);
+    let counts = m
+        .sum_dim_intlist([1i64].as_slice(), false, Kind::Float)
+        .clamp_min(1.0);
     let pooled = summed / counts;
-    let norm = pooled.norm_scalaropt_dim(2.0, [1i64].as_slice(), true).clamp_min(1e-12);
+    let norm = pooled
+        .norm_scalaropt_dim(2.0, [1i64].as_slice(), true)
+        .clamp_min(1e-12);
     pooled / norm
 }
 
@@ -103,15 +110,24 @@ pub fn finetune(
     tch::manual_seed(s.seed);
     let cfg_path = encoder_dir.join("config.json");
     let config: BertConfig = serde_json::from_str(
-        &std::fs::read_to_string(&cfg_path).with_context(|| format!("reading {}", cfg_path.display()))?,
+        &std::fs::read_to_string(&cfg_path)
+            .with_context(|| format!("reading {}", cfg_path.display()))?,
     )?;
     let specials: SpecialIds = serde_json::from_str(
-        &std::fs::read_to_string(encoder_dir.join("veille.json"))
-            .with_context(|| format!("fine-tuning needs {}/veille.json (special token ids)", encoder_dir.display()))?,
+        &std::fs::read_to_string(encoder_dir.join("veille.json")).with_context(|| {
+            format!(
+                "fine-tuning needs {}/veille.json (special token ids)",
+                encoder_dir.display()
+            )
+        })?,
     )?;
     let n_layers = config.num_hidden_layers as usize;
     if s.layers == 0 || s.layers >= n_layers {
-        bail!("fine-tune between 1 and {} layers, not {}", n_layers - 1, s.layers);
+        bail!(
+            "fine-tune between 1 and {} layers, not {}",
+            n_layers - 1,
+            s.layers
+        );
     }
     let first = n_layers - s.layers;
     let weights = encoder_dir.join("model.safetensors");
@@ -123,39 +139,99 @@ pub fn finetune(
     let mut vs_low = VarStore::new(Device::Cpu);
     let lower: BertModel<BertEmbeddings> =
         BertModel::new_with_optional_pooler(root_of(&vs_low, prefixed), &low_cfg, false);
-    vs_low.load_partial(&weights).with_context(|| format!("loading {}", weights.display()))?;
+    vs_low
+        .load_partial(&weights)
+        .with_context(|| format!("loading {}", weights.display()))?;
     vs_low.freeze();
 
     // The trainable top layers, in their own store, named as in the weights file.
     let mut vs_top = VarStore::new(Device::Cpu);
     let top: Vec<BertLayer> = (first..n_layers)
-        .map(|i| BertLayer::new(root_of(&vs_top, prefixed) / "encoder" / "layer" / i as i64, &config))
+        .map(|i| {
+            BertLayer::new(
+                root_of(&vs_top, prefixed) / "encoder" / "layer" / i as i64,
+                &config,
+            )
+        })
         .collect();
-    vs_top.load_partial(&weights).with_context(|| format!("loading {}", weights.display()))?;
+    vs_top
+        .load_partial(&weights)
+        .with_context(|| format!("loading {}", weights.display()))?;
 
     // Cache the lower layers' output per paragraph.
-    tracing::info!("fine-tuning: caching layers 0..{first} for {} paragraphs", texts.len());
-    let mut cache: Vec<Tensor> = Vec::with_capacity(texts.len());
-    tch::no_grad(|| -> Result<()> {
-        for text in texts {
-            let mut ids: Vec<i64> = encoder.content_ids(text)?.into_iter().map(i64::from).collect();
+    tracing::info!(
+        "fine-tuning: caching layers 0..{first} for {} paragraphs",
+        texts.len()
+    );
+    let ids: Vec<Vec<i64>> = texts
+        .iter()
+        .map(|text| -> Result<Vec<i64>> {
+            let mut ids: Vec<i64> = encoder
+                .content_ids(text)?
+                .into_iter()
+                .map(i64::from)
+                .collect();
             ids.truncate(s.max_tokens - 2);
-            let mut full = vec![specials.bos_id];
+            let mut full = Vec::with_capacity(ids.len() + 2);
+            full.push(specials.bos_id);
             full.extend(ids);
             full.push(specials.eos_id);
-            let input = Tensor::from_slice(&full).unsqueeze(0);
-            let mask = input.ones_like();
+            Ok(full)
+        })
+        .collect::<Result<_>>()?;
+    // Length-sorted batches cut padding; rows are cut back to their own length.
+    let mut order: Vec<usize> = (0..ids.len()).collect();
+    order.sort_by_key(|&i| ids[i].len());
+    let mut cached: Vec<Option<Tensor>> = (0..ids.len()).map(|_| None).collect();
+    tch::no_grad(|| -> Result<()> {
+        for chunk in order.chunks(32) {
+            let max_len = chunk.iter().map(|&i| ids[i].len()).max().unwrap_or(1);
+            let mut flat = Vec::with_capacity(chunk.len() * max_len);
+            let mut mask = Vec::with_capacity(chunk.len() * max_len);
+            for &i in chunk {
+                flat.extend(&ids[i]);
+                flat.extend(std::iter::repeat_n(specials.pad_id, max_len - ids[i].len()));
+                mask.extend(std::iter::repeat_n(1i64, ids[i].len()));
+                mask.extend(std::iter::repeat_n(0i64, max_len - ids[i].len()));
+            }
+            let shape = [chunk.len() as i64, max_len as i64];
+            let input = Tensor::from_slice(&flat).view(shape);
+            let mask = Tensor::from_slice(&mask).view(shape);
             let out = lower
-                .forward_t(Some(&input), Some(&mask), None, None, None, None, None, false)
+                .forward_t(
+                    Some(&input),
+                    Some(&mask),
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    false,
+                )
                 .map_err(|e| anyhow::anyhow!("lower layers: {e}"))?;
-            cache.push(out.hidden_state.squeeze_dim(0));
+            for (row, &i) in chunk.iter().enumerate() {
+                cached[i] = Some(
+                    out.hidden_state
+                        .get(row as i64)
+                        .narrow(0, 0, ids[i].len() as i64)
+                        .copy(),
+                );
+            }
         }
         Ok(())
     })?;
-    let _ = specials.pad_id;
+    let cache: Vec<Tensor> = cached
+        .into_iter()
+        .map(|t| t.expect("every row cached"))
+        .collect();
 
     let vs_head = VarStore::new(Device::Cpu);
-    let head = nn::linear(vs_head.root() / "head", config.hidden_size, Label::ALL.len() as i64, Default::default());
+    let head = nn::linear(
+        vs_head.root() / "head",
+        config.hidden_size,
+        Label::ALL.len() as i64,
+        Default::default(),
+    );
     let mut opt_top = nn::AdamW::default().build(&vs_top, s.learning_rate)?;
     let mut opt_head = nn::Adam::default().build(&vs_head, s.head_learning_rate)?;
     let targets: Vec<f32> = labels
@@ -171,7 +247,9 @@ pub fn finetune(
         let ext = extended_mask(mask);
         let mut h = hidden.shallow_clone();
         for layer in &top {
-            h = layer.forward_t(&h, Some(&ext), None, None, train).hidden_state;
+            h = layer
+                .forward_t(&h, Some(&ext), None, None, train)
+                .hidden_state;
         }
         mean_pool_norm(&h, mask)
     };
@@ -188,7 +266,12 @@ pub fn finetune(
             let logits = head.forward_t_scaled(&pooled);
             let idx = Tensor::from_slice(chunk);
             let y = targets.index_select(0, &idx);
-            let loss = logits.binary_cross_entropy_with_logits::<&Tensor>(&y, None, Some(&pos_weight), tch::Reduction::Mean);
+            let loss = logits.binary_cross_entropy_with_logits::<&Tensor>(
+                &y,
+                None,
+                Some(&pos_weight),
+                tch::Reduction::Mean,
+            );
             opt_top.zero_grad();
             opt_head.zero_grad();
             loss.backward();
@@ -196,11 +279,23 @@ pub fn finetune(
             opt_head.step();
             total += loss.double_value(&[]) * chunk.len() as f64;
         }
-        tracing::info!("fine-tuning epoch {}: loss {:.4}", epoch + 1, total / n as f64);
-        eprintln!("veille: fine-tuning epoch {}/{}: loss {:.4}", epoch + 1, s.epochs, total / n as f64);
+        tracing::info!(
+            "fine-tuning epoch {}: loss {:.4}",
+            epoch + 1,
+            total / n as f64
+        );
+        eprintln!(
+            "veille: fine-tuning epoch {}/{}: loss {:.4}",
+            epoch + 1,
+            s.epochs,
+            total / n as f64
+        );
     }
-    let mut named: Vec<(String, Tensor)> =
-        vs_top.variables().into_iter().map(|(k, v)| (k, v.detach().copy())).collect();
+    let mut named: Vec<(String, Tensor)> = vs_top
+        .variables()
+        .into_iter()
+        .map(|(k, v)| (k, v.detach().copy()))
+        .collect();
     named.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(named)
 }
@@ -220,7 +315,10 @@ impl ScaledHead for nn::Linear {
 
 /// Writes the delta as f16 safetensors.
 pub fn save_delta(named: &[(String, Tensor)], path: &Path) -> Result<()> {
-    let half: Vec<(String, Tensor)> = named.iter().map(|(n, t)| (n.clone(), t.to_kind(Kind::Half))).collect();
+    let half: Vec<(String, Tensor)> = named
+        .iter()
+        .map(|(n, t)| (n.clone(), t.to_kind(Kind::Half)))
+        .collect();
     Tensor::write_safetensors(&half, path).with_context(|| format!("writing {}", path.display()))
 }
 
@@ -233,7 +331,11 @@ pub fn apply_named(encoder: &mut BertEncoder, named: &[(String, Tensor)]) -> Res
                 bail!("the fine-tuned tensor {name} has no counterpart in the encoder");
             };
             if var.size() != t.size() {
-                bail!("{name}: shape {:?} in the delta, {:?} in the encoder", t.size(), var.size());
+                bail!(
+                    "{name}: shape {:?} in the delta, {:?} in the encoder",
+                    t.size(),
+                    var.size()
+                );
             }
             var.copy_(&t.to_kind(var.kind()));
         }

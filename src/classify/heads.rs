@@ -61,7 +61,11 @@ impl Heads {
         let heads: Heads = serde_json::from_str(&text)
             .with_context(|| format!("{} is not a valid heads file", path.display()))?;
         if heads.format != HEADS_FORMAT {
-            bail!("{}: heads format {} (this veille reads {HEADS_FORMAT})", path.display(), heads.format);
+            bail!(
+                "{}: heads format {} (this veille reads {HEADS_FORMAT})",
+                path.display(),
+                heads.format
+            );
         }
         for l in Label::ALL {
             if !heads.heads.iter().any(|h| h.label == l) {
@@ -96,7 +100,11 @@ impl Heads {
         let mut scores = Scores::new();
         let mut labels = Vec::new();
         for l in Label::ALL {
-            let head = self.heads.iter().find(|h| h.label == l).expect("checked at load");
+            let head = self
+                .heads
+                .iter()
+                .find(|h| h.label == l)
+                .expect("checked at load");
             let p = head.probability(x);
             scores.insert(l, p);
             if p >= head.threshold {

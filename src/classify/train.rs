@@ -19,7 +19,12 @@ pub struct TrainSettings {
 
 impl Default for TrainSettings {
     fn default() -> Self {
-        TrainSettings { l2_grid: vec![1e-4, 1e-3, 1e-2], steps: 400, learning_rate: 0.05, balance: 0.5 }
+        TrainSettings {
+            l2_grid: vec![1e-6, 1e-5, 1e-4, 1e-3],
+            steps: 400,
+            learning_rate: 0.05,
+            balance: 0.5,
+        }
     }
 }
 
@@ -37,7 +42,10 @@ impl LabelledSet<'_> {
     }
 
     fn targets(&self, label: Label) -> Vec<f32> {
-        self.y.iter().map(|ls| ls.contains(&label) as u8 as f32).collect()
+        self.y
+            .iter()
+            .map(|ls| ls.contains(&label) as u8 as f32)
+            .collect()
     }
 }
 
@@ -51,11 +59,17 @@ fn fit_logistic(x: &Tensor, y: &[f32], l2: f64, s: &TrainSettings) -> (Vec<f32>,
     let pos = y.iter().sum::<f32>().max(1.0);
     let neg = (y.len() as f32 - pos).max(1.0);
     let pos_weight = Tensor::from_slice(&[((neg / pos) as f64).powf(s.balance) as f32]);
-    let mut opt = nn::Adam::default().build(&vs, s.learning_rate).expect("adam");
+    let mut opt = nn::Adam::default()
+        .build(&vs, s.learning_rate)
+        .expect("adam");
     for _ in 0..s.steps {
         let logits = x.matmul(&w) + &b;
-        let loss = logits.binary_cross_entropy_with_logits::<&Tensor>(&yt, None, Some(&pos_weight), tch::Reduction::Mean)
-            + w.square().sum(Kind::Float) * l2;
+        let loss = logits.binary_cross_entropy_with_logits::<&Tensor>(
+            &yt,
+            None,
+            Some(&pos_weight),
+            tch::Reduction::Mean,
+        ) + w.square().sum(Kind::Float) * l2;
         opt.backward_step(&loss);
     }
     let w: Vec<f32> = Vec::<f32>::try_from(&w.detach()).expect("f32 weights");
@@ -133,7 +147,11 @@ pub struct HeadReport {
 }
 
 /// Trains one calibrated head per label.
-pub fn train_heads(train: &LabelledSet, dev: &LabelledSet, s: &TrainSettings) -> Result<(Vec<LabelHead>, Vec<HeadReport>)> {
+pub fn train_heads(
+    train: &LabelledSet,
+    dev: &LabelledSet,
+    s: &TrainSettings,
+) -> Result<(Vec<LabelHead>, Vec<HeadReport>)> {
     let xt = train.tensor();
     let mut heads = Vec::new();
     let mut reports = Vec::new();
@@ -143,7 +161,14 @@ pub fn train_heads(train: &LabelledSet, dev: &LabelledSet, s: &TrainSettings) ->
         let mut best: Option<(f64, f64, Vec<f32>, f32)> = None;
         for &l2 in &s.l2_grid {
             let (w, b) = fit_logistic(&xt, &yt, l2, s);
-            let raw = LabelHead { label, weights: w.clone(), bias: b, scale: 1.0, shift: 0.0, threshold: 0.5 };
+            let raw = LabelHead {
+                label,
+                weights: w.clone(),
+                bias: b,
+                scale: 1.0,
+                shift: 0.0,
+                threshold: 0.5,
+            };
             let p: Vec<f32> = dev.x.iter().map(|x| raw.probability(x)).collect();
             let loss = log_loss(&p, &yd);
             if best.as_ref().is_none_or(|(bl, ..)| loss < *bl) {
@@ -151,7 +176,14 @@ pub fn train_heads(train: &LabelledSet, dev: &LabelledSet, s: &TrainSettings) ->
             }
         }
         let (_, l2, weights, bias) = best.expect("non-empty grid");
-        let mut head = LabelHead { label, weights, bias, scale: 1.0, shift: 0.0, threshold: 0.5 };
+        let mut head = LabelHead {
+            label,
+            weights,
+            bias,
+            scale: 1.0,
+            shift: 0.0,
+            threshold: 0.5,
+        };
         let z: Vec<f32> = dev.x.iter().map(|x| head.logit(x)).collect();
         let (a, c) = fit_platt(&z, &yd);
         head.scale = a;
@@ -160,7 +192,12 @@ pub fn train_heads(train: &LabelledSet, dev: &LabelledSet, s: &TrainSettings) ->
         let (threshold, dev_f1) = best_threshold(&p, &yd);
         head.threshold = threshold;
         tracing::info!("{label}: l2 {l2}, dev F1 {dev_f1:.3} at threshold {threshold:.2}");
-        reports.push(HeadReport { label, l2, dev_f1, threshold });
+        reports.push(HeadReport {
+            label,
+            l2,
+            dev_f1,
+            threshold,
+        });
         heads.push(head);
     }
     Ok((heads, reports))
@@ -191,22 +228,36 @@ mod tests {
         // Label i is on when coordinate i is positive.
         let mut rng = 12345u64;
         let mut next = || {
-            rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            rng = rng
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             ((rng >> 33) as f64 / (1u64 << 31) as f64) as f32 * 2.0 - 1.0
         };
         let mut x = Vec::new();
         let mut y = Vec::new();
         for _ in 0..400 {
             let v: Vec<f32> = (0..6).map(|_| next()).collect();
-            let ls = Label::ALL.iter().enumerate().filter(|(i, _)| v[*i] > 0.0).map(|(_, l)| *l).collect();
+            let ls = Label::ALL
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| v[*i] > 0.0)
+                .map(|(_, l)| *l)
+                .collect();
             x.push(v);
             y.push(ls);
         }
         let (tx, dx) = x.split_at(300);
         let (ty, dy) = y.split_at(300);
-        let settings = TrainSettings { steps: 300, ..Default::default() };
-        let (heads, reports) =
-            train_heads(&LabelledSet { x: tx, y: ty }, &LabelledSet { x: dx, y: dy }, &settings).unwrap();
+        let settings = TrainSettings {
+            steps: 300,
+            ..Default::default()
+        };
+        let (heads, reports) = train_heads(
+            &LabelledSet { x: tx, y: ty },
+            &LabelledSet { x: dx, y: dy },
+            &settings,
+        )
+        .unwrap();
         assert_eq!(heads.len(), 4);
         for r in &reports {
             assert!(r.dev_f1 > 0.9, "{r:?}");

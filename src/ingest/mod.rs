@@ -28,7 +28,14 @@ pub struct Input {
 
 impl Input {
     pub fn failed(id: String, doc: String, para: usize, error: String) -> Self {
-        Input { id, doc, para, text: String::new(), meta: None, error: Some(error) }
+        Input {
+            id,
+            doc,
+            para,
+            text: String::new(),
+            meta: None,
+            error: Some(error),
+        }
     }
 }
 
@@ -61,7 +68,10 @@ pub struct IngestOptions {
 
 impl Default for IngestOptions {
     fn default() -> Self {
-        IngestOptions { format: InputFormat::Auto, max_chars: DEFAULT_MAX_CHARS }
+        IngestOptions {
+            format: InputFormat::Auto,
+            max_chars: DEFAULT_MAX_CHARS,
+        }
     }
 }
 
@@ -74,7 +84,9 @@ pub fn expand_paths(paths: &[PathBuf]) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for path in paths {
         if path.is_dir() {
-            let walker = walkdir::WalkDir::new(path).sort_by_file_name().follow_links(true);
+            let walker = walkdir::WalkDir::new(path)
+                .sort_by_file_name()
+                .follow_links(true);
             for entry in walker {
                 match entry {
                     Ok(e) if e.file_type().is_file() => {
@@ -82,13 +94,19 @@ pub fn expand_paths(paths: &[PathBuf]) -> Vec<PathBuf> {
                         if DOC_EXTENSIONS.contains(&ext.to_ascii_lowercase().as_str()) {
                             out.push(e.into_path());
                         } else {
-                            tracing::warn!("skipping {}: not a .txt, .md or .jsonl file", e.path().display());
+                            tracing::warn!(
+                                "skipping {}: not a .txt, .md or .jsonl file",
+                                e.path().display()
+                            );
                         }
                     }
                     Ok(_) => {}
                     Err(err) => {
                         // Keep the unreadable entry: reading it reports the cause.
-                        let p = err.path().map(Path::to_path_buf).unwrap_or_else(|| path.clone());
+                        let p = err
+                            .path()
+                            .map(Path::to_path_buf)
+                            .unwrap_or_else(|| path.clone());
                         out.push(p);
                     }
                 }
@@ -112,7 +130,11 @@ pub fn read_path(path: &Path, opts: &IngestOptions) -> Vec<Document> {
     let bytes = match bytes {
         Ok(b) => b,
         Err(e) => {
-            let what = if name == "-" { "stdin".to_string() } else { name.clone() };
+            let what = if name == "-" {
+                "stdin".to_string()
+            } else {
+                name.clone()
+            };
             let error = format!("cannot read {what}: {e}");
             tracing::error!("{error}");
             return vec![Document {
@@ -179,11 +201,19 @@ fn check_length(text: &str, max_chars: usize, name: &str, line: usize) -> Option
 /// A `.txt`/`.md` document: paragraphs on blank lines. A paragraph that touches an
 /// invalid UTF-8 line becomes an error record; the others are kept.
 pub fn read_text_document(name: &str, bytes: &[u8], opts: &IngestOptions) -> Document {
-    let mut doc = Document { name: name.to_string(), inputs: Vec::new() };
+    let mut doc = Document {
+        name: name.to_string(),
+        inputs: Vec::new(),
+    };
     if looks_binary(bytes) {
         let error = format!("{name} looks like a binary file (NUL bytes), not a text document");
         tracing::error!("{error}");
-        doc.inputs.push(Input::failed(format!("{name}#0"), name.to_string(), 0, error));
+        doc.inputs.push(Input::failed(
+            format!("{name}#0"),
+            name.to_string(),
+            0,
+            error,
+        ));
         return doc;
     }
     // Invalid lines are replaced by a marker line (kept non-blank so the paragraph
@@ -202,14 +232,21 @@ pub fn read_text_document(name: &str, bytes: &[u8], opts: &IngestOptions) -> Doc
     if paragraphs.is_empty() {
         let error = format!("{name} is empty: no paragraphs");
         tracing::warn!("{error}");
-        doc.inputs.push(Input::failed(format!("{name}#0"), name.to_string(), 0, error));
+        doc.inputs.push(Input::failed(
+            format!("{name}#0"),
+            name.to_string(),
+            0,
+            error,
+        ));
         return doc;
     }
     let n_lines: Vec<usize> = paragraphs.iter().map(|p| p.line).collect();
     for (i, p) in paragraphs.into_iter().enumerate() {
         let para = i + 1;
         let end_line = n_lines.get(i + 1).copied().unwrap_or(usize::MAX);
-        let bad = bad_lines.iter().find(|(no, _)| *no >= p.line && *no < end_line);
+        let bad = bad_lines
+            .iter()
+            .find(|(no, _)| *no >= p.line && *no < end_line);
         let error = bad
             .map(|(_, e)| e.clone())
             .or_else(|| check_length(&p.text, opts.max_chars, name, p.line));
@@ -238,8 +275,13 @@ fn truncate_chars(s: &str, n: usize) -> String {
 
 /// One paragraph per line (stream `--input text`); empty lines are error records.
 pub fn read_lines(name: &str, bytes: &[u8], opts: &IngestOptions) -> Document {
-    let inputs = byte_lines(bytes).map(|(no, l)| parse_text_line(name, no, l, opts)).collect();
-    Document { name: name.to_string(), inputs }
+    let inputs = byte_lines(bytes)
+        .map(|(no, l)| parse_text_line(name, no, l, opts))
+        .collect();
+    Document {
+        name: name.to_string(),
+        inputs,
+    }
 }
 
 /// Parses one line of plain text into an input with id `<name>#<line>`.
@@ -247,7 +289,9 @@ pub fn parse_text_line(name: &str, line_no: usize, bytes: &[u8], opts: &IngestOp
     let id = format!("{name}#{line_no}");
     let text = match std::str::from_utf8(bytes) {
         Ok(s) => s.trim(),
-        Err(e) => return Input::failed(id, name.to_string(), line_no, utf8_error(name, line_no, e)),
+        Err(e) => {
+            return Input::failed(id, name.to_string(), line_no, utf8_error(name, line_no, e))
+        }
     };
     let error = if text.is_empty() {
         Some(format!("empty text in {name} at line {line_no}"))
@@ -258,7 +302,11 @@ pub fn parse_text_line(name: &str, line_no: usize, bytes: &[u8], opts: &IngestOp
         id,
         doc: name.to_string(),
         para: line_no,
-        text: if error.is_some() { truncate_chars(text, 200) } else { text.to_string() },
+        text: if error.is_some() {
+            truncate_chars(text, 200)
+        } else {
+            text.to_string()
+        },
         meta: None,
         error,
     }
@@ -275,7 +323,10 @@ pub fn read_jsonl(name: &str, bytes: &[u8], opts: &IngestOptions) -> Vec<Documen
         let input = parse_jsonl_line(name, no, line, opts);
         match docs.last_mut() {
             Some(d) if d.name == input.doc && d.name != name => d.inputs.push(input),
-            _ => docs.push(Document { name: input.doc.clone(), inputs: vec![input] }),
+            _ => docs.push(Document {
+                name: input.doc.clone(),
+                inputs: vec![input],
+            }),
         }
     }
     if docs.is_empty() {
@@ -283,7 +334,12 @@ pub fn read_jsonl(name: &str, bytes: &[u8], opts: &IngestOptions) -> Vec<Documen
         tracing::warn!("{error}");
         docs.push(Document {
             name: name.to_string(),
-            inputs: vec![Input::failed(format!("{name}#0"), name.to_string(), 0, error)],
+            inputs: vec![Input::failed(
+                format!("{name}#0"),
+                name.to_string(),
+                0,
+                error,
+            )],
         });
     }
     docs
@@ -300,8 +356,18 @@ pub fn parse_jsonl_line(name: &str, line_no: usize, bytes: &[u8], opts: &IngestO
     };
     let mut obj: Map<String, Value> = match serde_json::from_str::<Value>(s) {
         Ok(Value::Object(o)) => o,
-        Ok(_) => return fail(fallback_id, format!("{name} line {line_no}: expected a JSON object")),
-        Err(e) => return fail(fallback_id, format!("invalid JSON in {name} at line {line_no}: {e}")),
+        Ok(_) => {
+            return fail(
+                fallback_id,
+                format!("{name} line {line_no}: expected a JSON object"),
+            )
+        }
+        Err(e) => {
+            return fail(
+                fallback_id,
+                format!("invalid JSON in {name} at line {line_no}: {e}"),
+            )
+        }
     };
     let id = match obj.remove("id") {
         Some(Value::String(s)) => s,
@@ -314,7 +380,12 @@ pub fn parse_jsonl_line(name: &str, line_no: usize, bytes: &[u8], opts: &IngestO
     };
     let text = match obj.remove("text") {
         Some(Value::String(t)) => t,
-        Some(_) => return fail(id, format!("{name} line {line_no}: \"text\" is not a string")),
+        Some(_) => {
+            return fail(
+                id,
+                format!("{name} line {line_no}: \"text\" is not a string"),
+            )
+        }
         None => return fail(id, format!("{name} line {line_no}: no \"text\" field")),
     };
     let trimmed = text.trim();
@@ -327,7 +398,11 @@ pub fn parse_jsonl_line(name: &str, line_no: usize, bytes: &[u8], opts: &IngestO
         id,
         doc,
         para: line_no,
-        text: if error.is_some() { truncate_chars(trimmed, 200) } else { trimmed.to_string() },
+        text: if error.is_some() {
+            truncate_chars(trimmed, 200)
+        } else {
+            trimmed.to_string()
+        },
         meta: (!obj.is_empty()).then_some(Value::Object(obj)),
         error,
     }
@@ -351,7 +426,11 @@ mod tests {
         assert_eq!(inputs[0].meta, Some(serde_json::json!({"src": "x"})));
         assert!(inputs[0].error.is_none());
         assert_eq!(inputs[1].id, "f.jsonl#2");
-        assert!(inputs[1].error.as_ref().unwrap().contains("invalid JSON in f.jsonl at line 2"));
+        assert!(inputs[1]
+            .error
+            .as_ref()
+            .unwrap()
+            .contains("invalid JSON in f.jsonl at line 2"));
         assert_eq!(inputs[2].id, "7");
         assert!(inputs[2].error.as_ref().unwrap().contains("empty text"));
         assert_eq!(inputs[3].id, "f.jsonl#5");
@@ -361,12 +440,16 @@ mod tests {
     fn jsonl_groups_records_sharing_doc() {
         let data = b"{\"doc\":\"d1\",\"text\":\"a\"}\n{\"doc\":\"d1\",\"text\":\"b\"}\n{\"doc\":\"d2\",\"text\":\"c\"}\n";
         let docs = read_jsonl("f.jsonl", data, &opts());
-        assert_eq!(docs.iter().map(|d| d.inputs.len()).collect::<Vec<_>>(), vec![2, 1]);
+        assert_eq!(
+            docs.iter().map(|d| d.inputs.len()).collect::<Vec<_>>(),
+            vec![2, 1]
+        );
     }
 
     #[test]
     fn invalid_utf8_fails_only_its_paragraph() {
-        let mut data = b"Good paragraph.\n\nBad \xff\xfe bytes here.\n\nAnother good one.\n".to_vec();
+        let mut data =
+            b"Good paragraph.\n\nBad \xff\xfe bytes here.\n\nAnother good one.\n".to_vec();
         data.extend_from_slice(b"\n");
         let doc = read_text_document("t.txt", &data, &opts());
         assert_eq!(doc.inputs.len(), 3);
@@ -391,7 +474,10 @@ mod tests {
 
     #[test]
     fn stdin_format_is_detected_from_content() {
-        assert_eq!(detect_format("-", b"  {\"text\":\"x\"}"), InputFormat::Jsonl);
+        assert_eq!(
+            detect_format("-", b"  {\"text\":\"x\"}"),
+            InputFormat::Jsonl
+        );
         assert_eq!(detect_format("-", b"Plain text"), InputFormat::Text);
         assert_eq!(detect_format("a.JSONL", b"x"), InputFormat::Jsonl);
     }

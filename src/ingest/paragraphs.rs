@@ -14,8 +14,19 @@ pub struct RawParagraph {
 
 /// Prefixes that mark a caption or a source line (sv, en, fr).
 const CAPTION_PREFIXES: &[&str] = &[
-    "foto:", "bild:", "källa:", "källor:", "photo:", "image:", "source:", "sources:", "credit:",
-    "crédit:", "crédits:", "légende:", "illustration:",
+    "foto:",
+    "bild:",
+    "källa:",
+    "källor:",
+    "photo:",
+    "image:",
+    "source:",
+    "sources:",
+    "credit:",
+    "crédit:",
+    "crédits:",
+    "légende:",
+    "illustration:",
 ];
 
 fn is_heading(line: &str) -> bool {
@@ -72,7 +83,11 @@ pub fn split_paragraphs<S: AsRef<str>>(lines: &[S]) -> Vec<RawParagraph> {
         if block.is_empty() {
             return;
         }
-        let wrap_width = block.iter().map(|(_, l)| l.chars().count()).max().unwrap_or(0);
+        let wrap_width = block
+            .iter()
+            .map(|(_, l)| l.chars().count())
+            .max()
+            .unwrap_or(0);
         let mut current: Option<RawParagraph> = None;
         for (i, &(line_no, line)) in block.iter().enumerate() {
             let text = clean(line);
@@ -117,7 +132,10 @@ mod tests {
 
     fn texts(doc: &str) -> Vec<String> {
         let lines: Vec<&str> = doc.lines().collect();
-        split_paragraphs(&lines).into_iter().map(|p| p.text).collect()
+        split_paragraphs(&lines)
+            .into_iter()
+            .map(|p| p.text)
+            .collect()
     }
 
     #[test]
@@ -125,7 +143,10 @@ mod tests {
         let doc = "First paragraph that is hard\nwrapped over two lines.\n\n\nSecond one.\n";
         assert_eq!(
             texts(doc),
-            vec!["First paragraph that is hard wrapped over two lines.", "Second one."]
+            vec![
+                "First paragraph that is hard wrapped over two lines.",
+                "Second one."
+            ]
         );
     }
 
@@ -143,7 +164,14 @@ mod tests {
         let t = texts(doc);
         assert_eq!(
             t,
-            vec!["Rubrik", "Brödtext här som fortsätter.", "Foto: TT", "- punkt ett", "- punkt två", "Källor: SVT"]
+            vec![
+                "Rubrik",
+                "Brödtext här som fortsätter.",
+                "Foto: TT",
+                "- punkt ett",
+                "- punkt två",
+                "Källor: SVT"
+            ]
         );
     }
 

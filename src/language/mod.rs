@@ -40,7 +40,11 @@ pub struct LangGuess {
 
 impl LangGuess {
     fn und(guess: Option<String>, confidence: f64) -> Self {
-        LangGuess { lang: "und", confidence, guess }
+        LangGuess {
+            lang: "und",
+            confidence,
+            guess,
+        }
     }
 }
 
@@ -155,14 +159,21 @@ impl LanguageIdentifier {
             return g;
         }
         if text.chars().count() >= LONG_TEXT {
+            // whatlang decides confident long texts; an unsure one goes to lingua too.
             if let Some(info) = self.whatlang.detect(text) {
                 let code = whatlang_code(info.lang());
-                return match supported_code(&code) {
-                    Some(c) if info.confidence() >= MIN_CONFIDENCE || doc_lang == Some(c) => {
-                        LangGuess { lang: c, confidence: info.confidence(), guess: None }
+                let sure = info.confidence() >= MIN_CONFIDENCE;
+                match supported_code(&code) {
+                    Some(c) if sure || doc_lang == Some(c) => {
+                        return LangGuess {
+                            lang: c,
+                            confidence: info.confidence(),
+                            guess: None,
+                        }
                     }
-                    _ => LangGuess::und(Some(code), info.confidence()),
-                };
+                    None if sure => return LangGuess::und(Some(code), info.confidence()),
+                    _ => {}
+                }
             }
         }
         let mut probs = self.short_text_probs(text);
@@ -187,7 +198,11 @@ impl LanguageIdentifier {
             .expect("non-empty");
         let code = lingua_code(best);
         match supported_code(&code) {
-            Some(c) if p >= MIN_CONFIDENCE => LangGuess { lang: c, confidence: p, guess: None },
+            Some(c) if p >= MIN_CONFIDENCE => LangGuess {
+                lang: c,
+                confidence: p,
+                guess: None,
+            },
             _ => LangGuess::und(Some(code), p),
         }
     }
@@ -256,7 +271,10 @@ mod tests {
         for t in [nb, da] {
             let g = id.detect(t);
             assert_eq!(g.lang, "und", "{t}: {g:?}");
-            assert!(matches!(g.guess.as_deref(), Some("nb") | Some("da") | Some("nn")), "{g:?}");
+            assert!(
+                matches!(g.guess.as_deref(), Some("nb") | Some("da") | Some("nn")),
+                "{g:?}"
+            );
         }
     }
 

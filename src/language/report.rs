@@ -6,11 +6,19 @@ use crate::record::Record;
 use std::collections::BTreeMap;
 
 /// Length buckets in characters: headline-length lines are the hard case.
-pub const BUCKETS: [(&str, usize, usize); 4] =
-    [("<20", 0, 20), ("20-59", 20, 60), ("60-99", 60, 100), ("100+", 100, usize::MAX)];
+pub const BUCKETS: [(&str, usize, usize); 4] = [
+    ("<20", 0, 20),
+    ("20-59", 20, 60),
+    ("60-99", 60, 100),
+    ("100+", 100, usize::MAX),
+];
 
 pub fn bucket_of(chars: usize) -> &'static str {
-    BUCKETS.iter().find(|(_, lo, hi)| chars >= *lo && chars < *hi).map(|b| b.0).unwrap_or("100+")
+    BUCKETS
+        .iter()
+        .find(|(_, lo, hi)| chars >= *lo && chars < *hi)
+        .map(|b| b.0)
+        .unwrap_or("100+")
 }
 
 /// What a gold language should be reported as.
@@ -33,7 +41,12 @@ pub struct AccuracyReport {
 impl AccuracyReport {
     /// Counts one record whose `meta.lang` holds the gold language (others are ignored).
     pub fn add(&mut self, r: &Record) {
-        let Some(gold) = r.meta.as_ref().and_then(|m| m.get("lang")).and_then(|v| v.as_str()) else {
+        let Some(gold) = r
+            .meta
+            .as_ref()
+            .and_then(|m| m.get("lang"))
+            .and_then(|v| v.as_str())
+        else {
             return;
         };
         if r.is_error() {
@@ -45,7 +58,8 @@ impl AccuracyReport {
         cell.0 += right as usize;
         cell.1 += 1;
         if !right {
-            self.misses.push((gold.to_string(), r.lang.clone(), r.text.clone()));
+            self.misses
+                .push((gold.to_string(), r.lang.clone(), r.text.clone()));
         }
     }
 
@@ -60,22 +74,30 @@ impl AccuracyReport {
     }
 
     pub fn total(&self) -> (usize, usize) {
-        self.cells.values().fold((0, 0), |acc, (r, t)| (acc.0 + r, acc.1 + t))
+        self.cells
+            .values()
+            .fold((0, 0), |acc, (r, t)| (acc.0 + r, acc.1 + t))
     }
 
     pub fn render(&self) -> String {
-        let mut s = String::from("language detection accuracy (right/total) by gold language and length:\n");
+        let mut s = String::from(
+            "language detection accuracy (right/total) by gold language and length:\n",
+        );
         s.push_str(&format!("{:<6}", "lang"));
         for (b, _, _) in BUCKETS {
             s.push_str(&format!("{b:>16}"));
         }
         s.push('\n');
-        let langs: std::collections::BTreeSet<&String> = self.cells.keys().map(|(l, _)| l).collect();
+        let langs: std::collections::BTreeSet<&String> =
+            self.cells.keys().map(|(l, _)| l).collect();
         for lang in langs {
             s.push_str(&format!("{lang:<6}"));
             for (b, _, _) in BUCKETS {
                 match self.cells.get(&(lang.clone(), b)) {
-                    Some((r, t)) => s.push_str(&format!("{:>16}", format!("{r}/{t} {:.1}%", 100.0 * *r as f64 / *t as f64))),
+                    Some((r, t)) => s.push_str(&format!(
+                        "{:>16}",
+                        format!("{r}/{t} {:.1}%", 100.0 * *r as f64 / *t as f64)
+                    )),
                     None => s.push_str(&format!("{:>16}", "-")),
                 }
             }

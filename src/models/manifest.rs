@@ -45,8 +45,10 @@ impl Manifest {
         if !path.exists() {
             return Ok(Manifest::default());
         }
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        serde_json::from_str(&text).with_context(|| format!("{} is not a valid manifest", path.display()))
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a valid manifest", path.display()))
     }
 
     pub fn save(&self, path: &Path) -> Result<()> {
@@ -61,7 +63,9 @@ pub fn sha256_file(path: &Path) -> Result<String> {
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = f.read(&mut buf).with_context(|| format!("reading {}", path.display()))?;
+        let n = f
+            .read(&mut buf)
+            .with_context(|| format!("reading {}", path.display()))?;
         if n == 0 {
             break;
         }
@@ -84,7 +88,10 @@ pub fn hash_dir(dir: &Path) -> Result<BTreeMap<String, String>> {
 }
 
 /// Differences between the recorded and the actual files, as readable lines.
-pub fn diff_files(recorded: &BTreeMap<String, String>, actual: &BTreeMap<String, String>) -> Vec<String> {
+pub fn diff_files(
+    recorded: &BTreeMap<String, String>,
+    actual: &BTreeMap<String, String>,
+) -> Vec<String> {
     let mut out = Vec::new();
     for (name, sha) in recorded {
         match actual.get(name) {
@@ -108,7 +115,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("a"), b"abc").unwrap();
         let h = hash_dir(dir.path()).unwrap();
-        assert_eq!(h["a"], "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            h["a"],
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
         let mut rec = h.clone();
         rec.insert("b".into(), "00".into());
         let d = diff_files(&rec, &h);
@@ -126,7 +136,12 @@ mod tests {
             ModelEntry {
                 id: "x@1".into(),
                 dir: "x".into(),
-                source: Source { origin: "pypi:x==1".into(), file: None, sha256: None, how: "copied".into() },
+                source: Source {
+                    origin: "pypi:x==1".into(),
+                    file: None,
+                    sha256: None,
+                    how: "copied".into(),
+                },
                 licence: "MIT".into(),
                 files: BTreeMap::new(),
             },

@@ -35,19 +35,26 @@ pub fn model_id_of_dir(dir: &Path) -> Result<String> {
     let meta = dir.join("veille.json");
     if meta.is_file() {
         let v: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(&meta).with_context(|| format!("reading {}", meta.display()))?,
+            &std::fs::read_to_string(&meta)
+                .with_context(|| format!("reading {}", meta.display()))?,
         )?;
         if let Some(id) = v.get("id").and_then(|v| v.as_str()) {
             return Ok(id.to_string());
         }
     }
-    Ok(dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
+    Ok(dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default())
 }
 
 /// The folder under `models_dir` holding the encoder with this id.
 pub fn find_encoder_dir(models_dir: &Path, id: &str) -> Result<PathBuf> {
     let entries = std::fs::read_dir(models_dir).with_context(|| {
-        format!("no models folder at {} (run scripts/setup.sh, or pass --models DIR)", models_dir.display())
+        format!(
+            "no models folder at {} (run scripts/setup.sh, or pass --models DIR)",
+            models_dir.display()
+        )
     })?;
     for entry in entries.flatten() {
         let dir = entry.path();

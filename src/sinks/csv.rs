@@ -14,17 +14,33 @@ pub struct CsvSink<W: Write> {
 
 impl<W: Write> CsvSink<W> {
     pub fn new(out: W) -> Self {
-        CsvSink { out: csv::Writer::from_writer(out), wrote_header: false }
+        CsvSink {
+            out: csv::Writer::from_writer(out),
+            wrote_header: false,
+        }
     }
 }
 
 pub fn header() -> Vec<String> {
-    let mut h: Vec<String> = ["id", "doc", "para", "text", "lang", "lang_confidence", "lang_guess", "labels"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let mut h: Vec<String> = [
+        "id",
+        "doc",
+        "para",
+        "text",
+        "lang",
+        "lang_confidence",
+        "lang_guess",
+        "labels",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     h.extend(Label::ALL.iter().map(|l| format!("score_{l}")));
-    h.extend(["strategy", "model", "translation", "meta", "error"].iter().map(|s| s.to_string()));
+    h.extend(
+        ["strategy", "model", "translation", "meta", "error"]
+            .iter()
+            .map(|s| s.to_string()),
+    );
     h
 }
 
@@ -46,7 +62,12 @@ impl<W: Write> Sink for CsvSink<W> {
             labels.join(";"),
         ];
         for l in Label::ALL {
-            row.push(r.scores.get(&l).map(|s| format!("{s:.4}")).unwrap_or_default());
+            row.push(
+                r.scores
+                    .get(&l)
+                    .map(|s| format!("{s:.4}"))
+                    .unwrap_or_default(),
+            );
         }
         row.push(r.strategy.clone());
         row.push(r.model.clone());

@@ -11,7 +11,9 @@ pub struct JsonlSink<W: Write> {
 
 impl<W: Write> JsonlSink<W> {
     pub fn new(out: W) -> Self {
-        JsonlSink { out: BufWriter::new(out) }
+        JsonlSink {
+            out: BufWriter::new(out),
+        }
     }
 }
 
