@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Stream benchmark (release build). All runs get the same data: the corpora/labelled
+# paragraphs with `doc` removed, so that every record is its own document in both commands.
+#  1. Throughput at saturation: `veille stream` against `veille classify` on all the
+#     paragraphs. Start-up (model loading) is taken out: each command also runs on a
+#     single record, and paragraphs/s = (N - 1) / (t_all - t_one).
+#  2. Per-record latency at a low rate: one record every INTERVAL ms (far below the
+#     service time, so nothing queues), from the write to stdin to the read of its output
+#     line; p50/p99 with --max-wait-ms 50 (the default) and 0 (≈ one single-paragraph
+#     forward pass plus overheads: the reference for the target).
+# Usage: scripts/bench-stream.sh [HEADS.json] [THREADS] [LATENCY_RECORDS] [INTERVAL_MS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+HEADS=${1:-models/heads/embed.json}
+THREADS=${2:-2}
+LAT_N=${3:-100}
+INTERVAL=${4:-250}
+WORK=target/stream-bench
+mkdir -p "$WORK"
+cargo build --release --bin veille
+BIN=target/release/veille
+[ -f "$HEADS" ] || { echo "no heads at $HEADS (veille train corpora/labelled, or pass a file)" >&2; exit 1; }
+
+python3 - "$WORK" <<'EOF'
+import json, pathlib, sys
+work = pathlib.Path(sys.argv[1])
+out = []
+for lang in ("sv", "en", "fr"):
+    for line in open(f"corpora/labelled/{lang}.jsonl", encoding="utf-8"):
+        r = json.loads(line)
+        r.pop("doc", None)
+        out.append(json.dumps(r, ensure_ascii=False))
+(work / "all.jsonl").write_text("\n".join(out) + "\n", encoding="utf-8")
+(work / "one.jsonl").write_text(out[0] + "\n", encoding="utf-8")
+EOF
+N=$(wc -l < "$WORK/all.jsonl")
+COMMON=(--heads "$HEADS" --threads "$THREADS")
+
+secs() { # seconds taken by the command
+  local t0 t1
+  t0=$(date +%s.%N)
+  "$@" > /dev/null 2>&1 || true # exit 1 (some error records) is expected
+  t1=$(date +%s.%N)
+  awk "BEGIN { print $t1 - $t0 }"
+}
+
+echo "== throughput on $N paragraphs, $THREADS threads" >&2
+c_one=$(secs "$BIN" classify "$WORK/one.jsonl" "${COMMON[@]}")
+c_all=$(secs "$BIN" classify "$WORK/all.jsonl" "${COMMON[@]}")
+s_one=$(secs sh -c "'$BIN' stream ${COMMON[*]} < '$WORK/one.jsonl'")
+s_all=$(secs sh -c "'$BIN' stream ${COMMON[*]} < '$WORK/all.jsonl'")
+python3 - "$N" "$c_one" "$c_all" "$s_one" "$s_all" <<'EOF'
+import json, sys
+n, c1, ca, s1, sa = int(sys.argv[1]), *map(float, sys.argv[2:])
+c, s = (n - 1) / (ca - c1), (n - 1) / (sa - s1)
+print(json.dumps({"bench": "throughput", "paragraphs": n, "classify_per_s": round(c, 1),
+                  "stream_per_s": round(s, 1), "stream_vs_classify": round(s / c, 3),
+                  "classify_s": [round(c1, 2), round(ca, 2)], "stream_s": [round(s1, 2), round(sa, 2)]}))
+EOF
+
+for WAIT in 50 0; do
+  echo "== latency, one record every $INTERVAL ms, --max-wait-ms $WAIT" >&2
+  python3 - "$BIN" "$WORK/all.jsonl" "$LAT_N" "$INTERVAL" "$WAIT" "${COMMON[@]}" <<'EOF'
+import json, subprocess, sys, time
+bin_, data, n, interval, wait, *common = sys.argv[1:]
+n, interval = int(n), int(interval) / 1000
+lines = open(data, encoding="utf-8").read().splitlines()
+step = max(1, len(lines) // n)
+sample = lines[::step][:n]
+p = subprocess.Popen([bin_, "stream", "--max-wait-ms", wait, *common], stdin=subprocess.PIPE,
+                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0)
+def once(line):
+    t0 = time.perf_counter()
+    p.stdin.write(line.encode() + b"\n")
+    p.stdin.flush()
+    p.stdout.readline()
+    return (time.perf_counter() - t0) * 1000
+for line in sample[:3]:  # warm-up (models are loaded by then)
+    once(line)
+lat = []
+for line in sample:
+    lat.append(once(line))
+    time.sleep(interval)
+p.stdin.close()
+p.wait()
+lat.sort()
+q = lambda f: lat[min(len(lat) - 1, int(f * len(lat)))]
+print(json.dumps({"bench": "latency", "max_wait_ms": int(wait), "records": len(lat),
+                  "interval_ms": int(interval * 1000), "p50_ms": round(q(0.5), 1),
+                  "p99_ms": round(q(0.99), 1), "max_ms": round(lat[-1], 1)}))
+EOF
+done
