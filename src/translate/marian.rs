@@ -244,11 +244,22 @@ impl MarianModel {
         let mut tokens = 0;
         for batch in order.chunks(self.opts.translate_batch.max(1)) {
             let inputs: Vec<&str> = batch.iter().map(|&k| all[k].1).collect();
-            let outputs = self
-                .generator
-                .generate_indices(Some(&inputs), None)
-                .map_err(|e| anyhow::anyhow!("{e}"))
-                .with_context(|| format!("translating with {}", self.id))?;
+            // tch reports some tensor errors by panicking: turn them into an error for
+            // this batch (the pipeline then isolates the failing paragraph).
+            let generated = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.generator.generate_indices(Some(&inputs), None)
+            }));
+            let outputs = match generated {
+                Ok(r) => r.map_err(|e| anyhow::anyhow!("{e}")),
+                Err(p) => Err(anyhow::anyhow!(
+                    "{}",
+                    p.downcast_ref::<String>()
+                        .map(String::as_str)
+                        .or(p.downcast_ref::<&str>().copied())
+                        .unwrap_or("panic")
+                )),
+            }
+            .with_context(|| format!("translating with {}", self.id))?;
             if outputs.len() != inputs.len() {
                 bail!(
                     "{}: {} translations for {} inputs",
@@ -334,7 +345,14 @@ impl MarianTranslator {
                 "loading the {lang}->en translation model from {}",
                 dir.display()
             );
-            let loaded = MarianModel::load(&dir, &self.opts).map_err(|e| format!("{e:#}"));
+            let opts = &self.opts;
+            let loaded = match std::panic::catch_unwind(|| MarianModel::load(&dir, opts)) {
+                Ok(r) => r.map_err(|e| format!("{e:#}")),
+                Err(_) => Err(format!(
+                    "loading {} failed (see the message above)",
+                    dir.display()
+                )),
+            };
             self.loaded.insert(lang.to_string(), loaded);
         }
         match &self.loaded[lang] {
