@@ -66,9 +66,12 @@ fn main() -> Result<()> {
             let texts = read_texts(Path::new(&args[2]))?;
             let batch: usize = args[3].parse()?;
             let threads: usize = args[4].parse()?;
+            // BENCH_PARALLEL_BATCHES=0 measures plain intra-op threading.
+            let parallel = std::env::var("BENCH_PARALLEL_BATCHES").map_or(true, |v| v != "0");
             let opts = EncoderOptions {
                 threads: Some(threads),
                 batch_size: batch,
+                parallel_batches: parallel,
                 ..Default::default()
             };
             let mut enc = BertEncoder::load(Path::new(&args[1]), opts)?;
@@ -80,7 +83,7 @@ fn main() -> Result<()> {
             }
             let s = t0.elapsed().as_secs_f64();
             println!(
-                "{{\"engine\":\"veille\",\"texts\":{},\"batch\":{batch},\"seconds\":{s:.3},\"per_s\":{:.2},\"max_rss_kb\":{},\"tch_threads\":{}}}",
+                "{{\"engine\":\"veille\",\"texts\":{},\"batch\":{batch},\"seconds\":{s:.3},\"per_s\":{:.2},\"max_rss_kb\":{},\"tch_threads\":{},\"parallel_batches\":{parallel}}}",
                 refs.len(),
                 refs.len() as f64 / s,
                 peak_rss_kb(),

