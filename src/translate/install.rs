@@ -11,7 +11,7 @@
 //! reads: tied embeddings found under any of their Hugging Face names, sinusoidal position
 //! tables and `final_logits_bias` filled in when an export left them out.
 
-use super::marian::{folder_name, read_config, MarianFiles};
+use super::marian::{folder_name, MarianFiles};
 use crate::models::manifest::{hash_dir, sha256_file, Manifest, ModelEntry, Source};
 use anyhow::{bail, Context, Result};
 use rust_bert::marian::{MarianConfig, MarianForConditionalGeneration};
@@ -39,6 +39,37 @@ pub fn infer_lang(explicit: Option<&str>, names: &[&str]) -> Result<String> {
         bail!("{lang:?} is not a language code (two or three lowercase letters, e.g. sv, fr)");
     }
     Ok(lang)
+}
+
+/// Fills in the keys that a Hugging Face Marian `config.json` may leave to the `MarianConfig`
+/// defaults but rust-bert's BART-style reader would otherwise default differently (Marian
+/// has sinusoidal positions and no embedding layer norm); returns the keys filled in.
+pub fn normalise_config(raw: &mut serde_json::Value) -> Vec<String> {
+    let Some(obj) = raw.as_object_mut() else {
+        return Vec::new();
+    };
+    let layers = obj.get("encoder_layers").cloned().unwrap_or(6.into());
+    let defaults: [(&str, serde_json::Value); 11] = [
+        ("static_position_embeddings", true.into()),
+        ("normalize_embedding", false.into()),
+        ("scale_embedding", false.into()),
+        ("activation_function", "gelu".into()),
+        ("num_hidden_layers", layers),
+        ("init_std", 0.02.into()),
+        ("dropout", 0.1.into()),
+        ("attention_dropout", 0.0.into()),
+        ("activation_dropout", 0.0.into()),
+        ("encoder_layerdrop", 0.0.into()),
+        ("decoder_layerdrop", 0.0.into()),
+    ];
+    let mut filled = Vec::new();
+    for (key, value) in defaults {
+        if !obj.contains_key(key) {
+            obj.insert(key.to_string(), value);
+            filled.push(key.to_string());
+        }
+    }
+    filled
 }
 
 /// Checks `vocab.json` against the config; returns its entries.
@@ -242,8 +273,24 @@ pub fn add(
     source: Option<(Source, String)>,
 ) -> Result<String> {
     let files = MarianFiles::find(path)?;
-    let config = read_config(&files.config)?;
-    let raw: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&files.config)?)?;
+    let text = std::fs::read_to_string(&files.config)
+        .with_context(|| format!("reading {}", files.config.display()))?;
+    let mut raw: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not JSON", files.config.display()))?;
+    let defaulted = normalise_config(&mut raw);
+    if !defaulted.is_empty() {
+        tracing::info!(
+            "{}: filled in Marian defaults for {}",
+            files.config.display(),
+            defaulted.join(", ")
+        );
+    }
+    let config: MarianConfig = serde_json::from_value(raw.clone()).with_context(|| {
+        format!(
+            "{} is not a Marian (BART-style) config",
+            files.config.display()
+        )
+    })?;
     let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     let folder_str = abs.to_string_lossy().into_owned();
     let name_or_path = raw
@@ -275,8 +322,10 @@ pub fn add(
             .with_context(|| format!("removing {}", staging.display()))?;
     }
     std::fs::create_dir_all(&staging).with_context(|| format!("creating {}", staging.display()))?;
+    let config_out = staging.join("config.json");
+    std::fs::write(&config_out, serde_json::to_string_pretty(&raw)? + "\n")
+        .with_context(|| format!("writing {}", config_out.display()))?;
     for (from, name) in [
-        (&files.config, "config.json"),
         (&files.source_spm, "source.spm"),
         (&files.target_spm, "target.spm"),
         (&files.vocab, "vocab.json"),
@@ -351,6 +400,65 @@ mod tests {
             .to_string()
             .contains("--lang"));
         assert!(infer_lang(Some("French"), &[]).is_err());
+    }
+
+    #[test]
+    fn a_sparse_config_gets_marian_defaults() {
+        let mut c = serde_json::json!({"d_model": 16, "encoder_layers": 2, "static_position_embeddings": true});
+        let filled = normalise_config(&mut c);
+        assert!(filled.contains(&"normalize_embedding".to_string()));
+        assert!(!filled.contains(&"static_position_embeddings".to_string()));
+        assert_eq!(c["num_hidden_layers"], 2);
+        assert_eq!(c["normalize_embedding"], false);
+    }
+
+    #[test]
+    fn adds_libtorch_weights_and_a_config_without_marian_keys() {
+        let src = tempfile::tempdir().unwrap();
+        let models = tempfile::tempdir().unwrap();
+        super::super::tiny::generate(src.path(), "sv", 5).unwrap();
+        let cfg_path = src.path().join("config.json");
+        let mut cfg: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&cfg_path).unwrap()).unwrap();
+        for key in [
+            "static_position_embeddings",
+            "normalize_embedding",
+            "num_hidden_layers",
+        ] {
+            cfg.as_object_mut().unwrap().remove(key);
+        }
+        std::fs::write(&cfg_path, cfg.to_string()).unwrap();
+        let config = super::super::marian::read_config(&cfg_path);
+        assert!(
+            config.is_err(),
+            "num_hidden_layers is required by rust-bert's reader"
+        );
+        let mut full = cfg.clone();
+        normalise_config(&mut full);
+        let (vs, _) = load_checked(
+            &src.path().join("model.safetensors"),
+            &serde_json::from_value(full).unwrap(),
+        )
+        .unwrap();
+        vs.save(src.path().join("rust_model.ot")).unwrap();
+        std::fs::remove_file(src.path().join("model.safetensors")).unwrap();
+        add(src.path(), Some("sv"), models.path(), false, None).unwrap();
+        let installed = models.path().join("opus-mt-sv-en");
+        let written: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(installed.join("config.json")).unwrap())
+                .unwrap();
+        assert_eq!(written["static_position_embeddings"], true);
+        let opts = super::super::TranslateOptions {
+            beams: 2,
+            max_length: 6,
+            translate_batch: 2,
+        };
+        let model = super::super::marian::MarianModel::load(&installed, &opts).unwrap();
+        assert!(model.id().starts_with("opus-mt-sv-en@"));
+        let out = model
+            .translate(&["Regeringen har inte kommenterat uppgifterna."])
+            .unwrap();
+        assert!(!out.texts[0].is_empty());
     }
 
     #[test]
