@@ -58,6 +58,9 @@ pub struct TranslateOptions {
 pub enum TranslationModelsCommand {
     /// Install a Marian translation model folder (e.g. Helsinki-NLP opus-mt-sv-en) after
     /// checking its files, shapes and vocabulary sizes.
+    #[command(
+        after_help = "Examples:\n  veille models add ~/Downloads/opus-mt-sv-en\n  veille models add ./marian-fr --lang fr --force\n\nSee docs/translate.md for the files a folder needs."
+    )]
     Add {
         /// The model folder: config.json, weights (.safetensors or .ot), source.spm,
         /// target.spm, vocab.json.
@@ -65,6 +68,7 @@ pub enum TranslationModelsCommand {
         /// Source language it translates from (default: from the folder or config name).
         #[arg(long)]
         lang: Option<String>,
+        /// Models folder to install into (default: $VEILLE_MODELS, else the project's models/).
         #[arg(long, value_name = "DIR")]
         models: Option<PathBuf>,
         /// Replace an installed model for the same language.
@@ -73,17 +77,22 @@ pub enum TranslationModelsCommand {
     },
     /// Download a Marian model from a Hugging Face-compatible endpoint, with resume and
     /// sha256 checks.
+    #[command(
+        after_help = "Examples:\n  veille models fetch Helsinki-NLP/opus-mt-sv-en\n  veille models fetch Helsinki-NLP/opus-mt-fr-en --endpoint http://mirror.local:8080\n\nAn interrupted download resumes when the same command is run again."
+    )]
     Fetch {
         /// Repository name, e.g. Helsinki-NLP/opus-mt-sv-en.
         name: String,
         /// Base URL of the endpoint.
         #[arg(long, default_value = "https://huggingface.co", env = "VEILLE_HUB_URL")]
         endpoint: String,
+        /// Branch, tag or commit of the repository.
         #[arg(long, default_value = "main")]
         revision: String,
         /// Source language (default: from the name, `opus-mt-<lang>-en`).
         #[arg(long)]
         lang: Option<String>,
+        /// Models folder to install into (default: $VEILLE_MODELS, else the project's models/).
         #[arg(long, value_name = "DIR")]
         models: Option<PathBuf>,
         /// Replace an installed model for the same language.
