@@ -313,6 +313,31 @@ fn a_language_without_a_model_is_reported_while_others_translate() {
     );
 }
 
+#[test]
+fn a_broken_installed_model_gives_error_records_not_a_crash() {
+    let m = Models::new(&["sv"]);
+    std::fs::write(
+        m.models.join("opus-mt-sv-en/model.safetensors"),
+        b"not safetensors",
+    )
+    .unwrap();
+    let input = m.write("mixed.txt", &[SV1, EN1, SV2]);
+    let o = m.classify(&input, &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let rs = records(&o);
+    assert_eq!(rs.len(), 3);
+    for r in [&rs[0], &rs[2]] {
+        let err = r["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("an error record: {r}"));
+        assert!(
+            err.contains("translation failed") && err.contains("model.safetensors"),
+            "{err}"
+        );
+    }
+    assert!(rs[1]["error"].is_null(), "{}", rs[1]);
+}
+
 fn edit_json(path: &Path, f: impl FnOnce(&mut Value)) {
     let mut v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     f(&mut v);
