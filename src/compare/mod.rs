@@ -36,12 +36,15 @@ pub enum ReportFormat {
 }
 
 #[derive(Debug, clap::Args)]
-#[command(after_long_help = "Input formats are detected by content: a JSON array is a Label Studio export, \
+#[command(
+    after_long_help = "Examples:\n  veille compare gold.jsonl out.jsonl\n  veille compare gold.jsonl out.jsonl --format html -o report.html\n  \
+veille compare annotator-a.jsonl annotator-b.jsonl annotator-c.jsonl --format json\n\nInput formats are detected by content: a JSON array is a Label Studio export, \
 JSON lines with `labels` are veille/gold records, with `label` doccano, tab-separated lines are \
 SemEval-style TSV (id<TAB>label1,label2).\n\nExit codes: 0 report written; 2 usage error \
 (unreadable file, no id common to all files).\n\nWith 3 or more files, every file is scored against the first \
 (`pairs`), and Fleiss' kappa and Krippendorff's alpha are computed over all of them; `only_in` \
-lists, per file, its ids that some other file lacks.")]
+lists, per file, its ids that some other file lacks."
+)]
 pub struct CompareArgs {
     /// Two or more labelled files (the first is the reference for P/R/F1).
     #[arg(required = true, num_args = 2.., value_name = "FILE")]
@@ -88,9 +91,11 @@ pub fn run(args: &CompareArgs) -> Result<i32> {
     match &args.output {
         Some(path) => {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create {}", dir.display()))?;
             }
-            std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
+            std::fs::write(path, text)
+                .with_context(|| format!("cannot write {}", path.display()))?;
         }
         None => {
             use std::io::Write;
@@ -115,7 +120,10 @@ fn input_format(args: &CompareArgs, i: usize) -> Result<LabelFormat> {
         0 => Ok(LabelFormat::Auto),
         1 => Ok(args.input_format[0]),
         n if n == args.files.len() => Ok(args.input_format[i]),
-        n => bail!("--input-format given {n} times for {} files (give it once, or once per file)", args.files.len()),
+        n => bail!(
+            "--input-format given {n} times for {} files (give it once, or once per file)",
+            args.files.len()
+        ),
     }
 }
 
@@ -128,9 +136,16 @@ pub fn analyse(args: &CompareArgs) -> Result<Report> {
     let bits: Vec<LabelSet> = if args.labels.is_empty() {
         Label::ALL.iter().map(|&l| label_bit(l)).collect()
     } else {
-        Label::ALL.iter().filter(|l| args.labels.contains(l)).map(|&l| label_bit(l)).collect()
+        Label::ALL
+            .iter()
+            .filter(|l| args.labels.contains(l))
+            .map(|&l| label_bit(l))
+            .collect()
     };
-    let labels: Vec<Label> = Label::ALL.into_iter().filter(|l| bits.contains(&label_bit(*l))).collect();
+    let labels: Vec<Label> = Label::ALL
+        .into_iter()
+        .filter(|l| bits.contains(&label_bit(*l)))
+        .collect();
     build(&files, &labels)
 }
 
@@ -138,8 +153,10 @@ pub fn analyse(args: &CompareArgs) -> Result<Report> {
 pub fn build(files: &[LabelledFile], labels: &[Label]) -> Result<Report> {
     let bits: Vec<LabelSet> = labels.iter().map(|&l| label_bit(l)).collect();
     let mask: LabelSet = bits.iter().fold(0, |a, b| a | b);
-    let maps: Vec<HashMap<&str, &formats::Item>> =
-        files.iter().map(|f| f.items.iter().map(|it| (it.id.as_str(), it)).collect()).collect();
+    let maps: Vec<HashMap<&str, &formats::Item>> = files
+        .iter()
+        .map(|f| f.items.iter().map(|it| (it.id.as_str(), it)).collect())
+        .collect();
 
     // Every id, in order of first appearance (first file first).
     let mut order: Vec<&str> = Vec::new();
@@ -153,8 +170,14 @@ pub fn build(files: &[LabelledFile], labels: &[Label]) -> Result<Report> {
     }
     let mut joined: Vec<&str> = Vec::new();
     let mut excluded: Vec<String> = Vec::new();
-    let mut only_in: Vec<OnlyIn> =
-        files.iter().map(|f| OnlyIn { file: f.display(), count: 0, ids: Vec::new() }).collect();
+    let mut only_in: Vec<OnlyIn> = files
+        .iter()
+        .map(|f| OnlyIn {
+            file: f.display(),
+            count: 0,
+            ids: Vec::new(),
+        })
+        .collect();
     for &id in &order {
         let present: Vec<bool> = maps.iter().map(|m| m.contains_key(id)).collect();
         if present.iter().all(|&p| p) {
@@ -177,25 +200,41 @@ pub fn build(files: &[LabelledFile], labels: &[Label]) -> Result<Report> {
         bail!(
             "no id is common to all of {} (with no error record); nothing to compare{}",
             names.join(", "),
-            if excluded.is_empty() { String::new() } else { format!(" ({} ids excluded as error records)", excluded.len()) }
+            if excluded.is_empty() {
+                String::new()
+            } else {
+                format!(" ({} ids excluded as error records)", excluded.len())
+            }
         );
     }
 
     // sets[c][u]: file c's label set on joined id u, restricted to `labels`.
-    let sets: Vec<Vec<LabelSet>> =
-        maps.iter().map(|m| joined.iter().map(|id| m[id].labels & mask).collect()).collect();
-    let langs: Vec<Option<String>> =
-        joined.iter().map(|id| maps.iter().find_map(|m| m[id].lang.clone())).collect();
-    let texts: Vec<Option<String>> =
-        joined.iter().map(|id| maps.iter().find_map(|m| m[id].text.clone())).collect();
+    let sets: Vec<Vec<LabelSet>> = maps
+        .iter()
+        .map(|m| joined.iter().map(|id| m[id].labels & mask).collect())
+        .collect();
+    let langs: Vec<Option<String>> = joined
+        .iter()
+        .map(|id| maps.iter().find_map(|m| m[id].lang.clone()))
+        .collect();
+    let texts: Vec<Option<String>> = joined
+        .iter()
+        .map(|id| maps.iter().find_map(|m| m[id].text.clone()))
+        .collect();
 
-    let pairs: Vec<PairReport> = (1..files.len()).map(|b| pair(files, &sets, &langs, labels, &bits, 0, b)).collect();
+    let pairs: Vec<PairReport> = (1..files.len())
+        .map(|b| pair(files, &sets, &langs, labels, &bits, 0, b))
+        .collect();
 
     let mut per_label = Keyed::default();
     let mut fleiss = Keyed::default();
     for (k, &l) in labels.iter().enumerate() {
         let cols: Vec<Vec<bool>> = sets.iter().map(|s| metrics::column(s, bits[k])).collect();
-        let mut stats = pairs[0].per_label.get(l.as_str()).cloned().expect("pair has every label");
+        let mut stats = pairs[0]
+            .per_label
+            .get(l.as_str())
+            .cloned()
+            .expect("pair has every label");
         stats.krippendorff_alpha = metrics::krippendorff_nominal(&cols);
         per_label.push(l.as_str(), stats);
         fleiss.push(l.as_str(), metrics::fleiss_kappa(&cols));
@@ -217,7 +256,12 @@ pub fn build(files: &[LabelledFile], labels: &[Label]) -> Result<Report> {
             sets: row,
         });
     }
-    disagreements.sort_by(|a, b| b.distance.cmp(&a.distance).then_with(|| a.sets.cmp(&b.sets)).then(a.id.cmp(&b.id)));
+    disagreements.sort_by(|a, b| {
+        b.distance
+            .cmp(&a.distance)
+            .then_with(|| a.sets.cmp(&b.sets))
+            .then(a.id.cmp(&b.id))
+    });
 
     let first = &pairs[0];
     Ok(Report {
@@ -236,7 +280,10 @@ pub fn build(files: &[LabelledFile], labels: &[Label]) -> Result<Report> {
         per_lang: first.per_lang.clone(),
         pairs,
         disagreements,
-        issues: files.iter().flat_map(|f| f.issues.iter().cloned()).collect(),
+        issues: files
+            .iter()
+            .flat_map(|f| f.issues.iter().cloned())
+            .collect(),
     })
 }
 
@@ -268,7 +315,10 @@ fn pair(
     let mut per_label = Keyed::default();
     for (k, &l) in labels.iter().enumerate() {
         let c = confusions[k];
-        let cols = [metrics::column(gold, bits[k]), metrics::column(pred, bits[k])];
+        let cols = [
+            metrics::column(gold, bits[k]),
+            metrics::column(pred, bits[k]),
+        ];
         per_label.push(
             l.as_str(),
             LabelStats {

@@ -1,0 +1,83 @@
+//! The committed classifier heads are consistent with the installed encoder and the
+//! corpus they name, and training runs end to end (on a small subset, to fit CI).
+
+use serde_json::Value;
+use std::process::Command;
+
+fn veille() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_veille"))
+}
+
+fn heads() -> Value {
+    serde_json::from_str(&std::fs::read_to_string("models/heads/embed.json").expect("committed heads")).unwrap()
+}
+
+#[test]
+fn committed_heads_match_the_corpus_and_the_encoder() {
+    let h = heads();
+    let corpus_hash = veille::corpus::hash(&["corpora/labelled".into()]).unwrap();
+    assert_eq!(
+        h["corpus_sha256"], corpus_hash,
+        "corpora/labelled changed since models/heads/embed.json was trained: run `veille train corpora/labelled` (see README)"
+    );
+    let manifest: Value = serde_json::from_str(&std::fs::read_to_string("models/manifest.json").unwrap()).unwrap();
+    assert_eq!(h["encoder"], manifest["models"]["multilingual-e5-small"]["id"]);
+    if let Some(delta) = h["encoder_delta"].as_str() {
+        assert!(std::path::Path::new("models/heads").join(delta).is_file(), "missing {delta}");
+    }
+}
+
+/// Re-scoring the test split with the committed heads reproduces the macro-F1 recorded at
+/// training time: the converted encoder, the fine-tuned layers and the heads fit together.
+#[test]
+fn committed_heads_reproduce_their_test_score() {
+    let recorded = heads()["settings"]["test_macro_f1"].as_f64().unwrap();
+    let out = veille()
+        .args(["eval", "corpora/labelled", "--split", "test", "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let macro_f1 = report["macro_f1"].as_f64().unwrap();
+    eprintln!("test macro-F1: recorded {recorded:.4}, now {macro_f1:.4}");
+    assert!((macro_f1 - recorded).abs() < 0.01, "recorded {recorded}, now {macro_f1}");
+    assert!(macro_f1 > 0.7, "{macro_f1}");
+}
+
+#[test]
+fn trains_heads_on_a_small_subset() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_path = dir.path().join("small.json");
+    let out = veille()
+        .args(["train", "corpora/labelled", "--limit", "80", "--out"])
+        .arg(&out_path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let h: Value = serde_json::from_str(&std::fs::read_to_string(&out_path).unwrap()).unwrap();
+    assert_eq!(h["heads"].as_array().unwrap().len(), 4);
+    assert_eq!(h["settings"]["train"], 80);
+    assert_eq!(h["heads"][0]["weights"].as_array().unwrap().len(), 384);
+    // The new heads classify.
+    let out = veille()
+        .args(["classify", "corpora/sample/feed.jsonl", "--heads"])
+        .arg(&out_path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 5);
+}
+
+#[test]
+fn a_leaking_corpus_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("leak.jsonl");
+    std::fs::write(
+        &p,
+        "{\"id\":\"a\",\"doc\":\"d1\",\"event\":\"e1\",\"lang\":\"en\",\"split\":\"train\",\"text\":\"x\",\"labels\":[]}\n{\"id\":\"b\",\"doc\":\"d2\",\"event\":\"e1\",\"lang\":\"en\",\"split\":\"test\",\"text\":\"y\",\"labels\":[]}\n",
+    )
+    .unwrap();
+    let out = veille().arg("train").arg(&p).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("event e1"));
+}
