@@ -3,7 +3,7 @@
 //!
 //! The model is random and tiny (d_model 16), so absolute numbers measure the generation
 //! loop, tokenisation, batching and beam bookkeeping rather than a real model's matrix work:
-//! they are for catching regressions, not for predicting opus-mt speed. The tiny model
+//! they are for catching regressions, not for predicting opus-mt speed (one libtorch thread). The tiny model
 //! never stops before `--max-length`, so every paragraph costs the same number of steps.
 //!
 //! Run: `cargo bench --bench translate` (Swedish paragraphs from
@@ -32,6 +32,9 @@ fn paragraphs() -> Vec<String> {
 }
 
 fn bench(c: &mut Criterion) {
+    // One libtorch thread: the tiny model gains nothing from more, and the numbers stay
+    // comparable on a busy two-core machine.
+    tch::set_num_threads(1);
     let dir = tempfile::tempdir().expect("a temporary folder");
     veille::translate::tiny::generate(dir.path(), "sv", 7).expect("generates the tiny model");
     let texts = paragraphs();
