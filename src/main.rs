@@ -8,10 +8,19 @@ fn main() {
     veille::app::init_logging(cli.verbose);
     let code = match veille::app::run(cli) {
         Ok(code) => code,
+        // A reader that went away (`veille ... | head`) is not an error.
+        Err(e) if is_broken_pipe(&e) => 0,
         Err(e) => {
             eprintln!("veille: error: {e:#}");
             EXIT_USAGE
         }
     };
     std::process::exit(code);
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            || c.downcast_ref::<csv::Error>().is_some_and(|c| matches!(c.kind(), csv::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::BrokenPipe))
+    })
 }

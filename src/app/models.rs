@@ -4,6 +4,7 @@ use crate::cli::{ModelsCommand, EXIT_OK};
 use crate::models::install::{install_wheel, Installed};
 use crate::models::manifest::{diff_files, hash_dir, Manifest};
 use anyhow::{bail, Result};
+use std::io::Write;
 use std::path::Path;
 
 pub fn run(cmd: &ModelsCommand) -> Result<i32> {
@@ -11,14 +12,16 @@ pub fn run(cmd: &ModelsCommand) -> Result<i32> {
         ModelsCommand::List { quiet, models } => {
             let dir = models.clone().unwrap_or_else(crate::models::models_dir);
             let manifest = Manifest::load(&dir.join("manifest.json"))?;
+            let mut out = std::io::stdout().lock();
             for (name, e) in &manifest.models {
                 let here = dir.join(&e.dir).is_dir();
                 if *quiet {
                     if here {
-                        println!("{name}");
+                        writeln!(out, "{name}")?;
                     }
                 } else {
-                    println!(
+                    writeln!(
+                        out,
                         "{name}\n  id: {}\n  installed: {}\n  source: {} ({})\n  licence: {}",
                         e.id,
                         if here {
@@ -29,7 +32,7 @@ pub fn run(cmd: &ModelsCommand) -> Result<i32> {
                         e.source.origin,
                         e.source.how,
                         e.licence
-                    );
+                    )?;
                 }
             }
             Ok(EXIT_OK)

@@ -11,21 +11,19 @@ use crate::pipeline::Strategy;
 use crate::represent::bert::{BertEncoder, EncoderOptions};
 use crate::represent::Encoder;
 use anyhow::{bail, Context, Result};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 pub fn stats(corpus: &[PathBuf]) -> Result<i32> {
     let paras = corpus::load(corpus)?;
     let s = corpus::stats(&paras);
-    print!("{}", s.render());
+    let mut out = std::io::stdout().lock();
+    write!(out, "{}", s.render())?;
     let leaks = corpus::split_leaks(&paras);
     if leaks.is_empty() {
-        println!("splits: no event crosses splits");
+        writeln!(out, "splits: no event crosses splits")?;
     } else {
-        println!(
-            "splits: {} event(s) cross splits:\n  {}",
-            leaks.len(),
-            leaks.join("\n  ")
-        );
+        writeln!(out, "splits: {} event(s) cross splits:\n  {}", leaks.len(), leaks.join("\n  "))?;
     }
     Ok(EXIT_OK)
 }
@@ -314,7 +312,6 @@ fn documents(paras: &[&LabelledParagraph]) -> Vec<Document> {
 }
 
 fn write_jsonl<T: serde::Serialize>(path: &Path, rows: impl IntoIterator<Item = T>) -> Result<()> {
-    use std::io::Write;
     let mut f = std::io::BufWriter::new(
         std::fs::File::create(path).with_context(|| format!("writing {}", path.display()))?,
     );
