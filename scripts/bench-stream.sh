@@ -7,8 +7,10 @@
 #  2. Per-record latency at a low rate: one record every INTERVAL ms (far below the
 #     service time, so nothing queues), from the write to stdin to the read of its output
 #     line; p50/p99 with --max-wait-ms 50 (the default) and 0 (≈ one single-paragraph
-#     forward pass plus overheads: the reference for the target).
+#     forward pass plus overheads: the reference for the target). The two run side by
+#     side and take turns, so that both see the same machine load.
 # Usage: scripts/bench-stream.sh [HEADS.json] [THREADS] [LATENCY_RECORDS] [INTERVAL_MS]
+# (LATENCY_ONLY=1 skips the throughput runs.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 HEADS=${1:-models/heads/embed.json}
@@ -44,6 +46,7 @@ secs() { # seconds taken by the command
   awk "BEGIN { print $t1 - $t0 }"
 }
 
+if [ -z "${LATENCY_ONLY:-}" ]; then
 echo "== throughput on $N paragraphs, $THREADS threads" >&2
 c_one=$(secs "$BIN" classify "$WORK/one.jsonl" "${COMMON[@]}")
 c_all=$(secs "$BIN" classify "$WORK/all.jsonl" "${COMMON[@]}")
@@ -57,36 +60,41 @@ print(json.dumps({"bench": "throughput", "paragraphs": n, "classify_per_s": roun
                   "stream_per_s": round(s, 1), "stream_vs_classify": round(s / c, 3),
                   "classify_s": [round(c1, 2), round(ca, 2)], "stream_s": [round(s1, 2), round(sa, 2)]}))
 EOF
+fi
 
-for WAIT in 50 0; do
-  echo "== latency, one record every $INTERVAL ms, --max-wait-ms $WAIT" >&2
-  python3 - "$BIN" "$WORK/all.jsonl" "$LAT_N" "$INTERVAL" "$WAIT" "${COMMON[@]}" <<'EOF'
+echo "== latency, one record every $INTERVAL ms, --max-wait-ms 50 and 0, interleaved" >&2
+python3 - "$BIN" "$WORK/all.jsonl" "$LAT_N" "$INTERVAL" "${COMMON[@]}" <<'EOF'
 import json, subprocess, sys, time
-bin_, data, n, interval, wait, *common = sys.argv[1:]
+bin_, data, n, interval, *common = sys.argv[1:]
 n, interval = int(n), int(interval) / 1000
 lines = open(data, encoding="utf-8").read().splitlines()
 step = max(1, len(lines) // n)
 sample = lines[::step][:n]
-p = subprocess.Popen([bin_, "stream", "--max-wait-ms", wait, *common], stdin=subprocess.PIPE,
-                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0)
-def once(line):
+# Both configurations run side by side and take turns, so that they see the same load.
+waits = [50, 0]
+procs = [subprocess.Popen([bin_, "stream", "--max-wait-ms", str(w), *common], stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0) for w in waits]
+def once(p, line):
     t0 = time.perf_counter()
     p.stdin.write(line.encode() + b"\n")
     p.stdin.flush()
     p.stdout.readline()
     return (time.perf_counter() - t0) * 1000
-for line in sample[:3]:  # warm-up (models are loaded by then)
-    once(line)
-lat = []
+for p in procs:
+    for line in sample[:3]:  # warm-up (models are loaded by then)
+        once(p, line)
+lat = [[] for _ in procs]
 for line in sample:
-    lat.append(once(line))
-    time.sleep(interval)
-p.stdin.close()
-p.wait()
-lat.sort()
-q = lambda f: lat[min(len(lat) - 1, int(f * len(lat)))]
-print(json.dumps({"bench": "latency", "max_wait_ms": int(wait), "records": len(lat),
-                  "interval_ms": int(interval * 1000), "p50_ms": round(q(0.5), 1),
-                  "p99_ms": round(q(0.99), 1), "max_ms": round(lat[-1], 1)}))
+    for i, p in enumerate(procs):
+        lat[i].append(once(p, line))
+        time.sleep(interval)
+for p in procs:
+    p.stdin.close()
+    p.wait()
+for w, l in zip(waits, lat):
+    l.sort()
+    q = lambda f: l[min(len(l) - 1, int(f * len(l)))]
+    print(json.dumps({"bench": "latency", "max_wait_ms": w, "records": len(l),
+                      "interval_ms": int(interval * 1000), "p50_ms": round(q(0.5), 1),
+                      "p99_ms": round(q(0.99), 1), "max_ms": round(l[-1], 1)}))
 EOF
-done

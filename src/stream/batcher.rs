@@ -14,6 +14,11 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::{sleep_until, Instant};
 
+/// tokio's timer rounds a sleep up to its next 1 ms tick; the deadline is set this much
+/// earlier so that `--max-wait-ms` is a true maximum (a batch may go out up to 1 ms early,
+/// never late).
+const TIMER_TICK: Duration = Duration::from_millis(1);
+
 #[derive(Debug, Clone, Copy)]
 pub struct Config {
     pub max_batch: usize,
@@ -80,7 +85,7 @@ pub async fn run(
                     pending.len() + 1
                 );
                 if pending.is_empty() {
-                    deadline = Some(Instant::now() + config.max_wait);
+                    deadline = Some(Instant::now() + config.max_wait.saturating_sub(TIMER_TICK));
                 }
                 pending.push(input);
                 pending.len() >= config.max_batch
