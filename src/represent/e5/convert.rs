@@ -208,7 +208,7 @@ pub fn convert_e5(input: &Path, out_dir: &Path) -> Result<ConvertReport> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::format::fixture;
+    use super::super::fixture;
     use super::*;
 
     #[test]

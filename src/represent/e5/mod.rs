@@ -3,6 +3,8 @@
 //! tokenizer ([`tokenizer`]). Inference runs through `represent::bert::BertEncoder`.
 
 pub mod convert;
+#[cfg(test)]
+pub(crate) mod fixture;
 pub mod format;
 pub mod tokenizer;
 

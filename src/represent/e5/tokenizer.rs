@@ -191,7 +191,8 @@ impl E5Tokenizer {
 
 #[cfg(test)]
 mod tests {
-    use super::super::format::{fixture, E5File};
+    use super::super::fixture;
+    use super::super::format::E5File;
     use super::*;
 
     fn tiny() -> E5Tokenizer {
