@@ -16,31 +16,21 @@ pub fn run(input: &InputArgs, output: &OutputArgs, model: &ModelArgs) -> Result<
     let paths = input_paths(input);
     let mut sink = sink_for(output)?;
     let bar = progress(paths.len() as u64, "files");
-    let mut errors = 0usize;
-    let mut total = 0usize;
+    let mut counts = Counts::default();
     let mut group: Vec<Document> = Vec::new();
-    let mut flush = |group: &mut Vec<Document>, pipeline: &mut Pipeline| -> Result<()> {
-        for r in pipeline.process(group) {
-            errors += r.is_error() as usize;
-            total += 1;
-            sink.write(&r)?;
-        }
-        group.clear();
-        Ok(())
-    };
     for path in &paths {
         for doc in ingest::read_path(path, &opts) {
             group.push(doc);
             if group.iter().map(|d| d.inputs.len()).sum::<usize>() >= GROUP_PARAGRAPHS {
-                flush(&mut group, &mut pipeline)?;
+                write_group(&mut group, &mut pipeline, sink.as_mut(), &mut counts)?;
             }
         }
         bar.inc(1);
     }
-    flush(&mut group, &mut pipeline)?;
-    drop(flush);
+    write_group(&mut group, &mut pipeline, sink.as_mut(), &mut counts)?;
     sink.finish()?;
     bar.finish_and_clear();
+    let Counts { total, errors } = counts;
     tracing::info!("{total} records, {errors} errors");
     if errors > 0 {
         eprintln!(
@@ -52,4 +42,26 @@ pub fn run(input: &InputArgs, output: &OutputArgs, model: &ModelArgs) -> Result<
     } else {
         EXIT_OK
     })
+}
+
+#[derive(Default)]
+struct Counts {
+    total: usize,
+    errors: usize,
+}
+
+/// Runs a group of documents through the pipeline and writes its records.
+fn write_group(
+    group: &mut Vec<Document>,
+    pipeline: &mut Pipeline,
+    sink: &mut (dyn crate::sinks::Sink + Send),
+    counts: &mut Counts,
+) -> Result<()> {
+    for r in pipeline.process(group) {
+        counts.errors += r.is_error() as usize;
+        counts.total += 1;
+        sink.write(&r)?;
+    }
+    group.clear();
+    Ok(())
 }

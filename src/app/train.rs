@@ -14,6 +14,9 @@ use anyhow::{bail, Context, Result};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+/// Embeddings of a split and its gold labels.
+type Embedded = (Vec<Vec<f32>>, Vec<Vec<Label>>);
+
 pub fn stats(corpus: &[PathBuf]) -> Result<i32> {
     let paras = corpus::load(corpus)?;
     let s = corpus::stats(&paras);
@@ -206,7 +209,7 @@ pub fn run(args: &TrainArgs) -> Result<i32> {
 
     let mut embed = |enc: &mut BertEncoder,
                      ps: &[&LabelledParagraph]|
-     -> Result<(Vec<Vec<f32>>, Vec<Vec<Label>>)> {
+     -> Result<Embedded> {
         let texts: Vec<&str> = ps.iter().map(|p| p.text.as_str()).collect();
         Ok((
             embed_all(enc, &texts, &mut cache)?,

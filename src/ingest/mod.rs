@@ -161,9 +161,9 @@ pub fn read_bytes(name: &str, bytes: &[u8], opts: &IngestOptions) -> Vec<Documen
 
 fn detect_format(name: &str, bytes: &[u8]) -> InputFormat {
     let lower = name.to_ascii_lowercase();
-    if lower.ends_with(".jsonl") || lower.ends_with(".ndjson") {
-        InputFormat::Jsonl
-    } else if name == "-" && bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
+    let jsonl_name = lower.ends_with(".jsonl") || lower.ends_with(".ndjson");
+    let jsonl_stdin = name == "-" && bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    if jsonl_name || jsonl_stdin {
         InputFormat::Jsonl
     } else {
         InputFormat::Text
