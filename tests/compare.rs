@@ -10,15 +10,23 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn data(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/compare").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/compare")
+        .join(name)
 }
 
 fn veille(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_veille")).args(args).output().expect("run veille")
+    Command::new(env!("CARGO_BIN_EXE_veille"))
+        .args(args)
+        .output()
+        .expect("run veille")
 }
 
 fn compare(files: &[&str], extra: &[&str]) -> Output {
-    let paths: Vec<String> = files.iter().map(|f| data(f).display().to_string()).collect();
+    let paths: Vec<String> = files
+        .iter()
+        .map(|f| data(f).display().to_string())
+        .collect();
     let mut args: Vec<&str> = vec!["compare"];
     args.extend(paths.iter().map(String::as_str));
     args.extend(extra);
@@ -34,7 +42,14 @@ fn stderr(o: &Output) -> String {
 }
 
 fn ok(o: &Output) {
-    assert_eq!(o.status.code(), Some(0), "exit {:?}\nstdout:\n{}\nstderr:\n{}", o.status, stdout(o), stderr(o));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        stdout(o),
+        stderr(o)
+    );
 }
 
 fn json(files: &[&str]) -> Value {
@@ -65,7 +80,10 @@ fn check(path: &str, expected: &Value, actual: &Value, errors: &mut Vec<String>)
         (Value::Number(e), Value::Number(a)) => {
             let (e, a) = (e.as_f64().unwrap(), a.as_f64().unwrap());
             if (e - a).abs() > 1e-9 {
-                errors.push(format!("{path}: {a}, expected {e} (diff {:e})", (e - a).abs()));
+                errors.push(format!(
+                    "{path}: {a}, expected {e} (diff {:e})",
+                    (e - a).abs()
+                ));
             }
         }
         (e, a) if e == a => {}
@@ -75,32 +93,80 @@ fn check(path: &str, expected: &Value, actual: &Value, errors: &mut Vec<String>)
 
 #[test]
 fn numbers_agree_with_sklearn_statsmodels_nltk_krippendorff() {
-    let expected: Value = serde_json::from_str(&std::fs::read_to_string(data("expected.json")).unwrap()).unwrap();
+    let expected: Value =
+        serde_json::from_str(&std::fs::read_to_string(data("expected.json")).unwrap()).unwrap();
     let cases = expected["cases"].as_object().unwrap();
     assert!(cases.len() >= 6, "at least 6 fixture pairs");
     let mut errors = Vec::new();
     for (name, case) in cases {
-        let files: Vec<&str> = case["files"].as_array().unwrap().iter().map(|f| f.as_str().unwrap()).collect();
+        let files: Vec<&str> = case["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f.as_str().unwrap())
+            .collect();
         let actual = json(&files);
         check(name, &case["expected"], &actual, &mut errors);
     }
-    assert!(errors.is_empty(), "{} mismatches:\n{}", errors.len(), errors.join("\n"));
+    assert!(
+        errors.is_empty(),
+        "{} mismatches:\n{}",
+        errors.len(),
+        errors.join("\n")
+    );
 }
 
 #[test]
 fn json_has_the_documented_top_level_keys() {
     let r = json(&["basic_gold.jsonl", "basic_pred.jsonl"]);
-    for key in ["micro_f1", "macro_f1", "n_joined", "only_in", "per_label", "exact_match", "hamming_loss", "krippendorff_alpha_masi", "per_lang", "pairs", "disagreements", "issues"] {
+    for key in [
+        "micro_f1",
+        "macro_f1",
+        "n_joined",
+        "only_in",
+        "per_label",
+        "exact_match",
+        "hamming_loss",
+        "krippendorff_alpha_masi",
+        "per_lang",
+        "pairs",
+        "disagreements",
+        "issues",
+    ] {
         assert!(r.get(key).is_some(), "no {key}");
     }
-    for label in ["espionage", "influence-operation", "corporate-denial", "regulation"] {
-        for m in ["precision", "recall", "f1", "support", "cohen_kappa", "krippendorff_alpha"] {
-            assert!(r["per_label"][label].get(m).is_some(), "no per_label.{label}.{m}");
+    for label in [
+        "espionage",
+        "influence-operation",
+        "corporate-denial",
+        "regulation",
+    ] {
+        for m in [
+            "precision",
+            "recall",
+            "f1",
+            "support",
+            "cohen_kappa",
+            "krippendorff_alpha",
+        ] {
+            assert!(
+                r["per_label"][label].get(m).is_some(),
+                "no per_label.{label}.{m}"
+            );
         }
     }
-    assert!(r["only_in"][0]["file"].as_str().unwrap().ends_with("basic_gold.jsonl"));
-    assert_eq!(r["only_in"][1]["ids"], serde_json::json!(["sv-only-pred-1"]));
-    assert!(r.get("fleiss_kappa").is_none(), "Fleiss' kappa only with 3+ files");
+    assert!(r["only_in"][0]["file"]
+        .as_str()
+        .unwrap()
+        .ends_with("basic_gold.jsonl"));
+    assert_eq!(
+        r["only_in"][1]["ids"],
+        serde_json::json!(["sv-only-pred-1"])
+    );
+    assert!(
+        r.get("fleiss_kappa").is_none(),
+        "Fleiss' kappa only with 3+ files"
+    );
     // Disagreements: most differing labels first, each with the labels of both sides.
     let d = r["disagreements"].as_array().unwrap();
     assert!(!d.is_empty());
@@ -117,8 +183,14 @@ fn file_problems_are_reported_with_file_and_line_and_not_fatal() {
     let err = stderr(&o);
     // The broken JSON line is line 11 of the gold, the non-object line 22 of the prediction (after a blank first line).
     assert!(err.contains("basic_gold.jsonl:11: invalid JSON"), "{err}");
-    assert!(err.contains("basic_pred.jsonl:22: not a JSON object"), "{err}");
-    assert!(err.contains("basic_gold.jsonl:4: unknown label \"spying\""), "{err}");
+    assert!(
+        err.contains("basic_pred.jsonl:22: not a JSON object"),
+        "{err}"
+    );
+    assert!(
+        err.contains("basic_gold.jsonl:4: unknown label \"spying\""),
+        "{err}"
+    );
     assert!(err.contains("duplicate id \"fr-d000-p06\""), "{err}");
     assert!(err.contains("is an error record"), "{err}");
     assert!(err.contains("ids only in"), "{err}");
@@ -142,17 +214,37 @@ fn table_is_the_default_and_markdown_csv_work() {
     let o = compare(&["basic_gold.jsonl", "basic_pred.jsonl"], &["-q"]);
     ok(&o);
     let t = stdout(&o);
-    for s in ["espionage", "influence-operation", "micro", "macro", "exact match", "hamming loss", "disagreements", "lang"] {
+    for s in [
+        "espionage",
+        "influence-operation",
+        "micro",
+        "macro",
+        "exact match",
+        "hamming loss",
+        "disagreements",
+        "lang",
+    ] {
         assert!(t.contains(s), "table lacks {s}:\n{t}");
     }
-    let md = stdout(&compare(&["basic_gold.jsonl", "basic_pred.jsonl"], &["-q", "--format", "markdown"]));
+    let md = stdout(&compare(
+        &["basic_gold.jsonl", "basic_pred.jsonl"],
+        &["-q", "--format", "markdown"],
+    ));
     assert!(md.contains("| label | precision |"), "{md}");
     assert!(md.contains("|---|---:|"), "{md}");
-    let csv = stdout(&compare(&["basic_gold.jsonl", "basic_pred.jsonl"], &["-q", "--format", "csv"]));
+    let csv = stdout(&compare(
+        &["basic_gold.jsonl", "basic_pred.jsonl"],
+        &["-q", "--format", "csv"],
+    ));
     let mut lines = csv.lines();
     assert_eq!(lines.next(), Some("file_a,file_b,scope,key,metric,value"));
-    let micro = json(&["basic_gold.jsonl", "basic_pred.jsonl"])["micro_f1"].as_f64().unwrap();
-    let row = csv.lines().find(|l| l.contains(",overall,,micro_f1,")).expect("micro_f1 row");
+    let micro = json(&["basic_gold.jsonl", "basic_pred.jsonl"])["micro_f1"]
+        .as_f64()
+        .unwrap();
+    let row = csv
+        .lines()
+        .find(|l| l.contains(",overall,,micro_f1,"))
+        .expect("micro_f1 row");
     let v: f64 = row.rsplit(',').next().unwrap().parse().unwrap();
     assert!((v - micro).abs() < 1e-12);
     assert!(csv.lines().all(|l| l.split(',').count() >= 6));
@@ -163,7 +255,10 @@ fn three_files_give_pairs_fleiss_and_overall_alpha() {
     let r = json(&["three_a.jsonl", "three_b.jsonl", "three_c.jsonl"]);
     assert_eq!(r["pairs"].as_array().unwrap().len(), 2);
     assert!(r["fleiss_kappa"]["espionage"].as_f64().is_some());
-    let o = compare(&["three_a.jsonl", "three_b.jsonl", "three_c.jsonl"], &["-q"]);
+    let o = compare(
+        &["three_a.jsonl", "three_b.jsonl", "three_c.jsonl"],
+        &["-q"],
+    );
     ok(&o);
     let t = stdout(&o);
     assert!(t.contains("C vs A") && t.contains("fleiss-kappa"), "{t}");
@@ -173,7 +268,10 @@ fn three_files_give_pairs_fleiss_and_overall_alpha() {
 fn undefined_statistics_are_null_not_nan() {
     let r = json(&["empty_a.jsonl", "empty_b.jsonl"]);
     assert_eq!(r["per_label"]["espionage"]["cohen_kappa"], Value::Null);
-    assert_eq!(r["per_label"]["espionage"]["krippendorff_alpha"], Value::Null);
+    assert_eq!(
+        r["per_label"]["espionage"]["krippendorff_alpha"],
+        Value::Null
+    );
     assert_eq!(r["exact_match"], 1.0);
     let t = stdout(&compare(&["empty_a.jsonl", "empty_b.jsonl"], &[]));
     assert!(t.contains("n/a"), "{t}");
@@ -197,33 +295,60 @@ fn format_flags_override_detection_and_labels_filter() {
     // A TSV whose first line has no tab (an id without labels) cannot be detected;
     // --format-b says what it is.
     let tsv = dir.path().join("pred.txt");
-    let text = std::fs::read_to_string(data("perfect_pred.tsv")).unwrap().replace("\tnone", "");
+    let text = std::fs::read_to_string(data("perfect_pred.tsv"))
+        .unwrap()
+        .replace("\tnone", "");
     let mut lines: Vec<&str> = text.lines().skip(1).collect();
     lines.sort_by_key(|l| l.contains('\t'));
     assert!(!lines[0].contains('\t'));
     std::fs::write(&tsv, lines.join("\n") + "\n").unwrap();
     let gold = data("perfect_gold.jsonl");
-    let o = veille(&["compare", gold.to_str().unwrap(), tsv.to_str().unwrap(), "--format-b", "tsv", "--format", "json"]);
+    let o = veille(&[
+        "compare",
+        gold.to_str().unwrap(),
+        tsv.to_str().unwrap(),
+        "--format-b",
+        "tsv",
+        "--format",
+        "json",
+    ]);
     ok(&o);
     let r: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(r["micro_f1"], 1.0);
     assert_eq!(r["n_joined"], 20);
 
     let r: Value = serde_json::from_slice(
-        &compare(&["large_gold.jsonl", "large_pred.jsonl"], &["--format", "json", "--label", "espionage", "--label", "regulation"]).stdout,
+        &compare(
+            &["large_gold.jsonl", "large_pred.jsonl"],
+            &[
+                "--format",
+                "json",
+                "--label",
+                "espionage",
+                "--label",
+                "regulation",
+            ],
+        )
+        .stdout,
     )
     .unwrap();
     let labels: Vec<&String> = r["per_label"].as_object().unwrap().keys().collect();
     assert_eq!(labels, ["espionage", "regulation"]);
     let f1 = |l: &str| r["per_label"][l]["f1"].as_f64().unwrap();
-    assert!((r["macro_f1"].as_f64().unwrap() - (f1("espionage") + f1("regulation")) / 2.0).abs() < 1e-12);
+    assert!(
+        (r["macro_f1"].as_f64().unwrap() - (f1("espionage") + f1("regulation")) / 2.0).abs()
+            < 1e-12
+    );
 }
 
 #[test]
 fn output_file_is_written() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("sub/report.json");
-    let o = compare(&["large_gold.jsonl", "large_pred.jsonl"], &["--format", "json", "-o", out.to_str().unwrap()]);
+    let o = compare(
+        &["large_gold.jsonl", "large_pred.jsonl"],
+        &["--format", "json", "-o", out.to_str().unwrap()],
+    );
     ok(&o);
     assert!(o.stdout.is_empty());
     let r: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
@@ -284,16 +409,36 @@ fn label_studio_and_doccano_sinks_round_trip_through_compare() {
     assert_eq!(r["type"], "choices");
     assert_eq!(r["from_name"], "label");
     assert_eq!(r["to_name"], "text");
-    assert_eq!(r["value"]["choices"], serde_json::json!(["espionage", "influence-operation"]));
+    assert_eq!(
+        r["value"]["choices"],
+        serde_json::json!(["espionage", "influence-operation"])
+    );
     assert!((r["score"].as_f64().unwrap() - 0.9).abs() < 1e-6);
     assert_eq!(tasks[11]["data"]["error"], "too long");
     // doccano: text + label list.
-    let first: Value = serde_json::from_str(std::fs::read_to_string(&dc).unwrap().lines().nth(5).unwrap()).unwrap();
+    let first: Value = serde_json::from_str(
+        std::fs::read_to_string(&dc)
+            .unwrap()
+            .lines()
+            .nth(5)
+            .unwrap(),
+    )
+    .unwrap();
     assert_eq!(first["text"], "paragraph 5");
-    assert_eq!(first["label"], serde_json::json!(["espionage", "corporate-denial"]));
+    assert_eq!(
+        first["label"],
+        serde_json::json!(["espionage", "corporate-denial"])
+    );
 
     for other in [&ls, &dc] {
-        let o = veille(&["compare", jsonl.to_str().unwrap(), other.to_str().unwrap(), "--format", "json", "-q"]);
+        let o = veille(&[
+            "compare",
+            jsonl.to_str().unwrap(),
+            other.to_str().unwrap(),
+            "--format",
+            "json",
+            "-q",
+        ]);
         ok(&o);
         let r: Value = serde_json::from_slice(&o.stdout).unwrap();
         assert_eq!(r["n_joined"], 11, "{}", other.display());
@@ -352,7 +497,9 @@ fn decode_png(bytes: &[u8]) -> (usize, usize, Vec<[u8; 3]>) {
         c => panic!("PNG colour type {c} not handled"),
     };
     let mut raw = Vec::new();
-    flate2::read::ZlibDecoder::new(&idat[..]).read_to_end(&mut raw).unwrap();
+    flate2::read::ZlibDecoder::new(&idat[..])
+        .read_to_end(&mut raw)
+        .unwrap();
     let stride = w * bpp;
     assert_eq!(raw.len(), h * (stride + 1), "PNG data size");
     let mut prev = vec![0u8; stride];
@@ -397,16 +544,34 @@ fn html_report_is_self_contained_and_renders_in_headless_chromium() {
     let chromium = chromium();
     let dir = tempfile::tempdir().unwrap();
     let html = dir.path().join("report.html");
-    let o = compare(&["basic_gold.jsonl", "basic_pred.jsonl"], &["-q", "--format", "html", "-o", html.to_str().unwrap()]);
+    let o = compare(
+        &["basic_gold.jsonl", "basic_pred.jsonl"],
+        &["-q", "--format", "html", "-o", html.to_str().unwrap()],
+    );
     ok(&o);
     let page = std::fs::read_to_string(&html).unwrap();
     assert!(page.starts_with("<!DOCTYPE html>"));
     assert!(page.contains("<svg"), "inline SVG charts");
-    for (needle, what) in [("http://", "http URL"), ("https://", "https URL"), ("<script src", "external script"), ("<link", "external stylesheet")] {
+    for (needle, what) in [
+        ("http://", "http URL"),
+        ("https://", "https URL"),
+        ("<script src", "external script"),
+        ("<link", "external stylesheet"),
+    ] {
         let offending: Vec<&str> = page.lines().filter(|l| l.contains(needle)).collect();
-        assert!(offending.is_empty(), "{what} in a self-contained page: {offending:?}");
+        assert!(
+            offending.is_empty(),
+            "{what} in a self-contained page: {offending:?}"
+        );
     }
-    for s in ["espionage", "regulation", "micro", "Confusion", "Agreement", "Disagreements"] {
+    for s in [
+        "espionage",
+        "regulation",
+        "micro",
+        "Confusion",
+        "Agreement",
+        "Disagreements",
+    ] {
         assert!(page.contains(s), "page lacks {s}");
     }
 
@@ -429,7 +594,12 @@ fn html_report_is_self_contained_and_renders_in_headless_chromium() {
         .arg("--window-size=1200,1600")
         .arg(format!("file://{}", html.display()))
         .output()
-        .unwrap_or_else(|e| panic!("cannot run {} (Debian package `{CHROMIUM_PACKAGE}`): {e}", chromium.display()));
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run {} (Debian package `{CHROMIUM_PACKAGE}`): {e}",
+                chromium.display()
+            )
+        });
     assert!(
         png.exists(),
         "chromium wrote no screenshot (exit {:?}):\n{}",
@@ -445,18 +615,32 @@ fn html_report_is_self_contained_and_renders_in_headless_chromium() {
     let background = pixels[w * 5 + 5];
     let differing = pixels.iter().filter(|p| **p != background).count();
     let share = differing as f64 / pixels.len() as f64;
-    assert!(share > 0.02, "screenshot is almost blank ({:.2}% not background)", share * 100.0);
+    assert!(
+        share > 0.02,
+        "screenshot is almost blank ({:.2}% not background)",
+        share * 100.0
+    );
     let mut colours: Vec<[u8; 3]> = pixels.clone();
     colours.sort_unstable();
     colours.dedup();
-    assert!(colours.len() > 20, "only {} colours: no charts drawn?", colours.len());
+    assert!(
+        colours.len() > 20,
+        "only {} colours: no charts drawn?",
+        colours.len()
+    );
     // Chart colours must be there: some clearly saturated pixels (bars, heat-map cells).
     let saturated = pixels
         .iter()
         .filter(|p| {
-            let (mx, mn) = (*p.iter().max().unwrap() as i32, *p.iter().min().unwrap() as i32);
+            let (mx, mn) = (
+                *p.iter().max().unwrap() as i32,
+                *p.iter().min().unwrap() as i32,
+            );
             mx - mn > 80
         })
         .count();
-    assert!(saturated > 2000, "only {saturated} saturated pixels: no charts drawn?");
+    assert!(
+        saturated > 2000,
+        "only {saturated} saturated pixels: no charts drawn?"
+    );
 }

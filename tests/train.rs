@@ -9,7 +9,10 @@ fn veille() -> Command {
 }
 
 fn heads() -> Value {
-    serde_json::from_str(&std::fs::read_to_string("models/heads/embed.json").expect("committed heads")).unwrap()
+    serde_json::from_str(
+        &std::fs::read_to_string("models/heads/embed.json").expect("committed heads"),
+    )
+    .unwrap()
 }
 
 #[test]
@@ -20,10 +23,17 @@ fn committed_heads_match_the_corpus_and_the_encoder() {
         h["corpus_sha256"], corpus_hash,
         "corpora/labelled changed since models/heads/embed.json was trained: run `veille train corpora/labelled` (see README)"
     );
-    let manifest: Value = serde_json::from_str(&std::fs::read_to_string("models/manifest.json").unwrap()).unwrap();
-    assert_eq!(h["encoder"], manifest["models"]["multilingual-e5-small"]["id"]);
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string("models/manifest.json").unwrap()).unwrap();
+    assert_eq!(
+        h["encoder"],
+        manifest["models"]["multilingual-e5-small"]["id"]
+    );
     if let Some(delta) = h["encoder_delta"].as_str() {
-        assert!(std::path::Path::new("models/heads").join(delta).is_file(), "missing {delta}");
+        assert!(
+            std::path::Path::new("models/heads").join(delta).is_file(),
+            "missing {delta}"
+        );
     }
 }
 
@@ -33,14 +43,28 @@ fn committed_heads_match_the_corpus_and_the_encoder() {
 fn committed_heads_reproduce_their_test_score() {
     let recorded = heads()["settings"]["test_macro_f1"].as_f64().unwrap();
     let out = veille()
-        .args(["eval", "corpora/labelled", "--split", "test", "--format", "json"])
+        .args([
+            "eval",
+            "corpora/labelled",
+            "--split",
+            "test",
+            "--format",
+            "json",
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     let macro_f1 = report["macro_f1"].as_f64().unwrap();
     eprintln!("test macro-F1: recorded {recorded:.4}, now {macro_f1:.4}");
-    assert!((macro_f1 - recorded).abs() < 0.01, "recorded {recorded}, now {macro_f1}");
+    assert!(
+        (macro_f1 - recorded).abs() < 0.01,
+        "recorded {recorded}, now {macro_f1}"
+    );
     assert!(macro_f1 > 0.7, "{macro_f1}");
 }
 
@@ -53,7 +77,11 @@ fn trains_heads_on_a_small_subset() {
         .arg(&out_path)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let h: Value = serde_json::from_str(&std::fs::read_to_string(&out_path).unwrap()).unwrap();
     assert_eq!(h["heads"].as_array().unwrap().len(), 4);
     assert_eq!(h["settings"]["train"], 80);
@@ -64,7 +92,12 @@ fn trains_heads_on_a_small_subset() {
         .arg(&out_path)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 5);
 }
 

@@ -26,7 +26,12 @@ pub fn stats(corpus: &[PathBuf]) -> Result<i32> {
     if leaks.is_empty() {
         writeln!(out, "splits: no event crosses splits")?;
     } else {
-        writeln!(out, "splits: {} event(s) cross splits:\n  {}", leaks.len(), leaks.join("\n  "))?;
+        writeln!(
+            out,
+            "splits: {} event(s) cross splits:\n  {}",
+            leaks.len(),
+            leaks.join("\n  ")
+        )?;
     }
     Ok(EXIT_OK)
 }
@@ -207,9 +212,7 @@ pub fn run(args: &TrainArgs) -> Result<i32> {
         (args.finetune_layers == 0).then(|| format!("{}|{prefix}", encoder.id())),
     );
 
-    let mut embed = |enc: &mut BertEncoder,
-                     ps: &[&LabelledParagraph]|
-     -> Result<Embedded> {
+    let mut embed = |enc: &mut BertEncoder, ps: &[&LabelledParagraph]| -> Result<Embedded> {
         let texts: Vec<&str> = ps.iter().map(|p| p.text.as_str()).collect();
         Ok((
             embed_all(enc, &texts, &mut cache)?,

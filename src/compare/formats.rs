@@ -20,7 +20,10 @@ pub fn label_bit(l: Label) -> LabelSet {
 }
 
 pub fn set_labels(set: LabelSet) -> Vec<Label> {
-    Label::ALL.into_iter().filter(|l| set & label_bit(*l) != 0).collect()
+    Label::ALL
+        .into_iter()
+        .filter(|l| set & label_bit(*l) != 0)
+        .collect()
 }
 
 pub fn set_names(set: LabelSet) -> Vec<&'static str> {
@@ -110,17 +113,33 @@ pub fn read_file(path: &Path, format: LabelFormat) -> Result<LabelledFile> {
     let content = String::from_utf8_lossy(&bytes);
     let content = content.strip_prefix('\u{feff}').unwrap_or(&content);
     let format = match format {
-        LabelFormat::Auto => detect(content)
-            .with_context(|| format!("cannot tell the format of {} (use --format-a/--format-b)", path.display()))?,
+        LabelFormat::Auto => detect(content).with_context(|| {
+            format!(
+                "cannot tell the format of {} (use --format-a/--format-b)",
+                path.display()
+            )
+        })?,
         f => f,
     };
-    let mut reader = Reader { file: path.display().to_string(), items: Vec::new(), issues: Vec::new(), seen: Default::default() };
+    let mut reader = Reader {
+        file: path.display().to_string(),
+        items: Vec::new(),
+        issues: Vec::new(),
+        seen: Default::default(),
+    };
     match format {
-        LabelFormat::Jsonl | LabelFormat::Doccano | LabelFormat::Auto => reader.jsonl(content, format),
+        LabelFormat::Jsonl | LabelFormat::Doccano | LabelFormat::Auto => {
+            reader.jsonl(content, format)
+        }
         LabelFormat::Tsv => reader.tsv(content),
         LabelFormat::LabelStudio => reader.label_studio(content)?,
     }
-    Ok(LabelledFile { path: path.to_path_buf(), format, items: reader.items, issues: reader.issues })
+    Ok(LabelledFile {
+        path: path.to_path_buf(),
+        format,
+        items: reader.items,
+        issues: reader.issues,
+    })
 }
 
 /// Tells the format from the content: `[` Label Studio, `{` JSONL/doccano, a tab TSV.
@@ -135,7 +154,11 @@ pub fn detect(content: &str) -> Option<LabelFormat> {
             .ok()
             .map(|v| v.get("labels").is_none() && v.get("label").is_some())
             .unwrap_or(false);
-        return Some(if doccano { LabelFormat::Doccano } else { LabelFormat::Jsonl });
+        return Some(if doccano {
+            LabelFormat::Doccano
+        } else {
+            LabelFormat::Jsonl
+        });
     }
     if first.contains('\t') {
         return Some(LabelFormat::Tsv);
@@ -159,12 +182,19 @@ fn id_string(v: Option<&Value>) -> Option<String> {
 }
 
 fn str_field(v: Option<&Value>) -> Option<String> {
-    v.and_then(Value::as_str).map(str::to_string).filter(|s| !s.is_empty())
+    v.and_then(Value::as_str)
+        .map(str::to_string)
+        .filter(|s| !s.is_empty())
 }
 
 impl Reader {
     fn issue(&mut self, line: usize, kind: IssueKind, message: String) {
-        self.issues.push(Issue { file: self.file.clone(), line, kind, message });
+        self.issues.push(Issue {
+            file: self.file.clone(),
+            line,
+            kind,
+            message,
+        });
     }
 
     /// Parses label names, reporting unknown ones.
@@ -199,15 +229,21 @@ impl Reader {
                                 names.push(s)
                             }
                         }
-                        other => {
-                            self.issue(line, IssueKind::UnknownLabel, format!("label {other} is not a string; ignored"))
-                        }
+                        other => self.issue(
+                            line,
+                            IssueKind::UnknownLabel,
+                            format!("label {other} is not a string; ignored"),
+                        ),
                     }
                 }
                 Some(self.labels(line, names))
             }
             Some(other) => {
-                self.issue(line, IssueKind::Unreadable, format!("labels must be a list of strings, got {other}; line skipped"));
+                self.issue(
+                    line,
+                    IssueKind::Unreadable,
+                    format!("labels must be a list of strings, got {other}; line skipped"),
+                );
                 None
             }
         }
@@ -215,13 +251,19 @@ impl Reader {
 
     fn push(&mut self, item: Item) {
         if let Some(first) = self.seen.get(&item.id) {
-            let msg = format!("duplicate id {:?} (first on line {first}); later occurrence ignored", item.id);
+            let msg = format!(
+                "duplicate id {:?} (first on line {first}); later occurrence ignored",
+                item.id
+            );
             self.issue(item.line, IssueKind::DuplicateId, msg);
             return;
         }
         self.seen.insert(item.id.clone(), item.line);
         if let Some(e) = &item.error {
-            let msg = format!("id {:?} is an error record ({e}); excluded from metrics", item.id);
+            let msg = format!(
+                "id {:?} is an error record ({e}); excluded from metrics",
+                item.id
+            );
             self.issue(item.line, IssueKind::ErrorRecord, msg);
         }
         self.items.push(item);
@@ -237,11 +279,19 @@ impl Reader {
             let v: Value = match serde_json::from_str(raw) {
                 Ok(v @ Value::Object(_)) => v,
                 Ok(_) => {
-                    self.issue(line, IssueKind::Unreadable, "not a JSON object; line skipped".into());
+                    self.issue(
+                        line,
+                        IssueKind::Unreadable,
+                        "not a JSON object; line skipped".into(),
+                    );
                     continue;
                 }
                 Err(e) => {
-                    self.issue(line, IssueKind::Unreadable, format!("invalid JSON ({e}); line skipped"));
+                    self.issue(
+                        line,
+                        IssueKind::Unreadable,
+                        format!("invalid JSON ({e}); line skipped"),
+                    );
                     continue;
                 }
             };
@@ -251,11 +301,21 @@ impl Reader {
                 id_string(v.get("id"))
             };
             let Some(id) = id else {
-                self.issue(line, IssueKind::Unreadable, "no \"id\"; line skipped".into());
+                self.issue(
+                    line,
+                    IssueKind::Unreadable,
+                    "no \"id\"; line skipped".into(),
+                );
                 continue;
             };
-            let key = if format == LabelFormat::Doccano || v.get("labels").is_none() { "label" } else { "labels" };
-            let Some(labels) = self.json_labels(line, v.get(key)) else { continue };
+            let key = if format == LabelFormat::Doccano || v.get("labels").is_none() {
+                "label"
+            } else {
+                "labels"
+            };
+            let Some(labels) = self.json_labels(line, v.get(key)) else {
+                continue;
+            };
             let error = match v.get("error") {
                 None | Some(Value::Null) => None,
                 Some(Value::String(s)) => Some(s.clone()),
@@ -263,7 +323,14 @@ impl Reader {
             };
             let lang = str_field(v.get("lang"));
             let text = str_field(v.get("text"));
-            self.push(Item { id, labels, lang, text, error, line });
+            self.push(Item {
+                id,
+                labels,
+                lang,
+                text,
+                error,
+                line,
+            });
         }
     }
 
@@ -284,8 +351,20 @@ impl Reader {
                 self.issue(line, IssueKind::Unreadable, "empty id; line skipped".into());
                 continue;
             }
-            let labels = self.labels(line, labels.split(',').filter(|s| !s.trim().eq_ignore_ascii_case("none")));
-            self.push(Item { id, labels, lang: None, text: None, error: None, line });
+            let labels = self.labels(
+                line,
+                labels
+                    .split(',')
+                    .filter(|s| !s.trim().eq_ignore_ascii_case("none")),
+            );
+            self.push(Item {
+                id,
+                labels,
+                lang: None,
+                text: None,
+                error: None,
+                line,
+            });
         }
     }
 
@@ -293,41 +372,92 @@ impl Reader {
     /// [{"type": "choices", "value": {"choices": [..]}}]}], "predictions": [..]}]`. The first
     /// annotation that is not cancelled wins; a task without one uses its first prediction.
     fn label_studio(&mut self, content: &str) -> Result<()> {
-        let tasks: Vec<Value> = serde_json::from_str(content)
-            .with_context(|| format!("{}: not a Label Studio JSON export (an array of tasks)", self.file))?;
+        let tasks: Vec<Value> = serde_json::from_str(content).with_context(|| {
+            format!(
+                "{}: not a Label Studio JSON export (an array of tasks)",
+                self.file
+            )
+        })?;
         for (i, task) in tasks.iter().enumerate() {
             let line = i + 1;
             let data = task.get("data");
-            let id = id_string(data.and_then(|d| d.get("id"))).or_else(|| id_string(task.get("id")));
+            let id =
+                id_string(data.and_then(|d| d.get("id"))).or_else(|| id_string(task.get("id")));
             let Some(id) = id else {
-                self.issue(line, IssueKind::Unreadable, "task without data.id or id; skipped".into());
+                self.issue(
+                    line,
+                    IssueKind::Unreadable,
+                    "task without data.id or id; skipped".into(),
+                );
                 continue;
             };
             let lang = str_field(data.and_then(|d| d.get("lang")));
             let text = str_field(data.and_then(|d| d.get("text")));
             if let Some(error) = str_field(data.and_then(|d| d.get("error"))) {
-                self.push(Item { id, labels: 0, lang, text, error: Some(error), line });
+                self.push(Item {
+                    id,
+                    labels: 0,
+                    lang,
+                    text,
+                    error: Some(error),
+                    line,
+                });
                 continue;
             }
             let completions = |key: &str| -> Vec<Value> {
-                task.get(key).and_then(Value::as_array).cloned().unwrap_or_default()
+                task.get(key)
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default()
             };
             let annotations: Vec<Value> = completions("annotations")
                 .into_iter()
-                .filter(|a| !a.get("was_cancelled").and_then(Value::as_bool).unwrap_or(false))
+                .filter(|a| {
+                    !a.get("was_cancelled")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false)
+                })
                 .collect();
-            let chosen = annotations.first().cloned().or_else(|| completions("predictions").first().cloned());
+            let chosen = annotations
+                .first()
+                .cloned()
+                .or_else(|| completions("predictions").first().cloned());
             let Some(chosen) = chosen else {
-                self.issue(line, IssueKind::Unreadable, format!("task {id:?} has no annotation or prediction; skipped"));
+                self.issue(
+                    line,
+                    IssueKind::Unreadable,
+                    format!("task {id:?} has no annotation or prediction; skipped"),
+                );
                 continue;
             };
             let mut names: Vec<String> = Vec::new();
-            for r in chosen.get("result").and_then(Value::as_array).into_iter().flatten() {
-                let choices = r.get("value").and_then(|v| v.get("choices")).and_then(Value::as_array);
-                names.extend(choices.into_iter().flatten().filter_map(Value::as_str).map(str::to_string));
+            for r in chosen
+                .get("result")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let choices = r
+                    .get("value")
+                    .and_then(|v| v.get("choices"))
+                    .and_then(Value::as_array);
+                names.extend(
+                    choices
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string),
+                );
             }
             let labels = self.labels(line, names.iter().map(String::as_str));
-            self.push(Item { id, labels, lang, text, error: None, line });
+            self.push(Item {
+                id,
+                labels,
+                lang,
+                text,
+                error: None,
+                line,
+            });
         }
         Ok(())
     }
@@ -340,8 +470,14 @@ mod tests {
     #[test]
     fn detects_formats() {
         assert_eq!(detect("[{\"data\":{}}]"), Some(LabelFormat::LabelStudio));
-        assert_eq!(detect("\n{\"id\":\"a\",\"labels\":[]}\n"), Some(LabelFormat::Jsonl));
-        assert_eq!(detect("{\"id\":1,\"label\":[]}"), Some(LabelFormat::Doccano));
+        assert_eq!(
+            detect("\n{\"id\":\"a\",\"labels\":[]}\n"),
+            Some(LabelFormat::Jsonl)
+        );
+        assert_eq!(
+            detect("{\"id\":1,\"label\":[]}"),
+            Some(LabelFormat::Doccano)
+        );
         assert_eq!(detect("a\tespionage,regulation\n"), Some(LabelFormat::Tsv));
         assert_eq!(detect("hello"), None);
     }

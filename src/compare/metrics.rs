@@ -245,7 +245,9 @@ pub struct Overall {
 
 /// Confusion per label (taxonomy order).
 pub fn confusions(gold: &[LabelSet], pred: &[LabelSet], bits: &[LabelSet]) -> Vec<Confusion> {
-    bits.iter().map(|&b| Confusion::of(&column(gold, b), &column(pred, b))).collect()
+    bits.iter()
+        .map(|&b| Confusion::of(&column(gold, b), &column(pred, b)))
+        .collect()
 }
 
 pub fn overall(gold: &[LabelSet], pred: &[LabelSet], bits: &[LabelSet]) -> Overall {
@@ -268,7 +270,11 @@ pub fn overall(gold: &[LabelSet], pred: &[LabelSet], bits: &[LabelSet]) -> Overa
         macro_recall: per.iter().map(Confusion::recall).sum::<f64>() / k,
         macro_f1: per.iter().map(Confusion::f1).sum::<f64>() / k,
         exact_match: if n == 0 { 0.0 } else { exact as f64 / n as f64 },
-        hamming_loss: if cells == 0.0 { 0.0 } else { wrong as f64 / cells },
+        hamming_loss: if cells == 0.0 {
+            0.0
+        } else {
+            wrong as f64 / cells
+        },
     }
 }
 
@@ -283,11 +289,21 @@ mod tests {
     #[test]
     fn kappa_and_alpha_on_a_textbook_case() {
         // 2x2 table: tp 20, fn 5, fp 10, tn 15 (Wikipedia's Cohen's kappa example: 0.4).
-        let c = Confusion { tp: 20, fp: 10, fn_: 5, tn: 15 };
+        let c = Confusion {
+            tp: 20,
+            fp: 10,
+            fn_: 5,
+            tn: 15,
+        };
         close(c.cohen_kappa().unwrap(), 0.4);
         let mut g = vec![];
         let mut p = vec![];
-        for (gv, pv, n) in [(true, true, 20), (false, true, 10), (true, false, 5), (false, false, 15)] {
+        for (gv, pv, n) in [
+            (true, true, 20),
+            (false, true, 10),
+            (true, false, 5),
+            (false, false, 15),
+        ] {
             for _ in 0..n {
                 g.push(gv);
                 p.push(pv);
@@ -295,8 +311,18 @@ mod tests {
         }
         assert_eq!(Confusion::of(&g, &p), c);
         // Krippendorff: 1 - (n-1) * o01 / (n0 n1) with n = 100, o01 = 15, n0 = 45, n1 = 55.
-        close(krippendorff_nominal(&[g.clone(), p.clone()]).unwrap(), 1.0 - 99.0 * 15.0 / (45.0 * 55.0));
-        assert!(Confusion { tp: 0, fp: 0, fn_: 0, tn: 9 }.cohen_kappa().is_none());
+        close(
+            krippendorff_nominal(&[g.clone(), p.clone()]).unwrap(),
+            1.0 - 99.0 * 15.0 / (45.0 * 55.0),
+        );
+        assert!(Confusion {
+            tp: 0,
+            fp: 0,
+            fn_: 0,
+            tn: 9
+        }
+        .cohen_kappa()
+        .is_none());
         assert!(krippendorff_nominal(&[vec![false; 3], vec![false; 3]]).is_none());
         assert!(fleiss_kappa(&[vec![true; 3], vec![true; 3], vec![true; 3]]).is_none());
     }
@@ -304,7 +330,10 @@ mod tests {
     #[test]
     fn masi_matches_nltk() {
         close(masi_distance(0b0011, 0b1111), 1.0 - 0.5 * (2.0 / 3.0));
-        close(masi_distance(0b0011, 0b0110), 1.0 - (1.0 / 3.0) * (1.0 / 3.0));
+        close(
+            masi_distance(0b0011, 0b0110),
+            1.0 - (1.0 / 3.0) * (1.0 / 3.0),
+        );
         close(masi_distance(0b0001, 0b0010), 1.0);
         close(masi_distance(0, 0), 0.0);
         close(masi_distance(0, 0b1), 1.0);

@@ -152,7 +152,9 @@ fn opt(x: Option<f64>) -> String {
 
 /// Short names for files in tables: A, B, C, ...
 pub fn letter(i: usize) -> String {
-    char::from_u32('A' as u32 + (i as u32 % 26)).unwrap().to_string()
+    char::from_u32('A' as u32 + (i as u32 % 26))
+        .unwrap()
+        .to_string()
 }
 
 /// Rows of a per-label table: label, P, R, F1, support, predicted, kappa, alpha, tp, fp, fn, tn.
@@ -176,17 +178,39 @@ fn label_rows(p: &PairReport) -> Vec<Vec<String>> {
         ]);
     }
     let o = &p.overall;
-    let mut micro = vec!["micro".into(), num(o.micro_precision), num(o.micro_recall), num(o.micro_f1)];
+    let mut micro = vec![
+        "micro".into(),
+        num(o.micro_precision),
+        num(o.micro_recall),
+        num(o.micro_f1),
+    ];
     micro.extend(vec![String::new(); 8]);
-    let mut macro_ = vec!["macro".into(), num(o.macro_precision), num(o.macro_recall), num(o.macro_f1)];
+    let mut macro_ = vec![
+        "macro".into(),
+        num(o.macro_precision),
+        num(o.macro_recall),
+        num(o.macro_f1),
+    ];
     macro_.extend(vec![String::new(); 8]);
     rows.push(micro);
     rows.push(macro_);
     rows
 }
 
-const LABEL_HEADER: [&str; 12] =
-    ["label", "precision", "recall", "f1", "support", "predicted", "kappa", "alpha", "tp", "fp", "fn", "tn"];
+const LABEL_HEADER: [&str; 12] = [
+    "label",
+    "precision",
+    "recall",
+    "f1",
+    "support",
+    "predicted",
+    "kappa",
+    "alpha",
+    "tp",
+    "fp",
+    "fn",
+    "tn",
+];
 
 /// Columns before `left` are left-aligned, the others right-aligned.
 fn aligned(out: &mut String, header: &[&str], rows: &[Vec<String>], left: usize) {
@@ -227,17 +251,35 @@ fn md_table(out: &mut String, header: &[&str], rows: &[Vec<String>]) {
     let _ = writeln!(
         out,
         "|{}|",
-        header.iter().enumerate().map(|(i, _)| if i == 0 { "---" } else { "---:" }).collect::<Vec<_>>().join("|")
+        header
+            .iter()
+            .enumerate()
+            .map(|(i, _)| if i == 0 { "---" } else { "---:" })
+            .collect::<Vec<_>>()
+            .join("|")
     );
     for r in rows {
-        let _ = writeln!(out, "| {} |", r.iter().map(|c| esc(c)).collect::<Vec<_>>().join(" | "));
+        let _ = writeln!(
+            out,
+            "| {} |",
+            r.iter().map(|c| esc(c)).collect::<Vec<_>>().join(" | ")
+        );
     }
 }
 
 fn lang_rows(p: &PairReport) -> Vec<Vec<String>> {
     p.per_lang
         .iter()
-        .map(|(l, s)| vec![l.to_string(), s.n.to_string(), num(s.micro_f1), num(s.macro_f1), num(s.exact_match), num(s.hamming_loss)])
+        .map(|(l, s)| {
+            vec![
+                l.to_string(),
+                s.n.to_string(),
+                num(s.micro_f1),
+                num(s.macro_f1),
+                num(s.exact_match),
+                num(s.hamming_loss),
+            ]
+        })
         .collect()
 }
 
@@ -262,8 +304,19 @@ fn disagreement_rows(r: &Report, max: usize) -> Vec<Vec<String>> {
         .take(max)
         .map(|d| {
             let mut row = vec![d.id.clone()];
-            row.extend(d.labels.iter().map(|ls| if ls.is_empty() { "-".to_string() } else { ls.join(",") }));
-            row.push(d.text.clone().map(|t| t.chars().take(60).collect()).unwrap_or_default());
+            row.extend(d.labels.iter().map(|ls| {
+                if ls.is_empty() {
+                    "-".to_string()
+                } else {
+                    ls.join(",")
+                }
+            }));
+            row.push(
+                d.text
+                    .clone()
+                    .map(|t| t.chars().take(60).collect())
+                    .unwrap_or_default(),
+            );
             row
         })
         .collect()
@@ -326,18 +379,36 @@ pub fn table(r: &Report, max_disagreements: usize) -> String {
     }
     if r.files.len() >= 3 {
         let _ = writeln!(out, "\nagreement over all {} files", r.files.len());
-        aligned(&mut out, &["label", "krippendorff-alpha", "fleiss-kappa"], &agreement_rows(r), 1);
-        let _ = writeln!(out, "krippendorff alpha (MASI, label sets): {}", opt(r.krippendorff_alpha_masi));
+        aligned(
+            &mut out,
+            &["label", "krippendorff-alpha", "fleiss-kappa"],
+            &agreement_rows(r),
+            1,
+        );
+        let _ = writeln!(
+            out,
+            "krippendorff alpha (MASI, label sets): {}",
+            opt(r.krippendorff_alpha_masi)
+        );
     }
     if !r.disagreements.is_empty() {
         let shown = r.disagreements.len().min(max_disagreements);
-        let _ = writeln!(out, "\ndisagreements: {} (showing {shown}, most labels differing first)", r.disagreements.len());
+        let _ = writeln!(
+            out,
+            "\ndisagreements: {} (showing {shown}, most labels differing first)",
+            r.disagreements.len()
+        );
         if shown > 0 {
             let mut header = vec!["id".to_string()];
             header.extend((0..r.files.len()).map(letter));
             header.push("text".into());
             let h: Vec<&str> = header.iter().map(String::as_str).collect();
-            aligned(&mut out, &h, &disagreement_rows(r, max_disagreements), usize::MAX);
+            aligned(
+                &mut out,
+                &h,
+                &disagreement_rows(r, max_disagreements),
+                usize::MAX,
+            );
         }
     }
     out
@@ -351,7 +422,13 @@ pub fn markdown(r: &Report, max_disagreements: usize) -> String {
         let _ = writeln!(out, "- {}", l.replace('|', "\\|"));
     }
     for (i, p) in r.pairs.iter().enumerate() {
-        let _ = writeln!(out, "\n## {} vs A: `{}` against `{}`\n", letter(i + 1), p.b, p.a);
+        let _ = writeln!(
+            out,
+            "\n## {} vs A: `{}` against `{}`\n",
+            letter(i + 1),
+            p.b,
+            p.a
+        );
         md_table(&mut out, &LABEL_HEADER, &label_rows(p));
         let _ = writeln!(out, "\n{}", overall_line(p));
         if !p.per_lang.is_empty() {
@@ -361,12 +438,24 @@ pub fn markdown(r: &Report, max_disagreements: usize) -> String {
     }
     if r.files.len() >= 3 {
         let _ = writeln!(out, "\n## Agreement over all {} files\n", r.files.len());
-        md_table(&mut out, &["label", "krippendorff-alpha", "fleiss-kappa"], &agreement_rows(r));
-        let _ = writeln!(out, "\nKrippendorff's alpha (MASI, label sets): {}", opt(r.krippendorff_alpha_masi));
+        md_table(
+            &mut out,
+            &["label", "krippendorff-alpha", "fleiss-kappa"],
+            &agreement_rows(r),
+        );
+        let _ = writeln!(
+            out,
+            "\nKrippendorff's alpha (MASI, label sets): {}",
+            opt(r.krippendorff_alpha_masi)
+        );
     }
     if !r.disagreements.is_empty() {
         let shown = r.disagreements.len().min(max_disagreements);
-        let _ = writeln!(out, "\n## Disagreements: {} (showing {shown})\n", r.disagreements.len());
+        let _ = writeln!(
+            out,
+            "\n## Disagreements: {} (showing {shown})\n",
+            r.disagreements.len()
+        );
         if shown > 0 {
             let mut header = vec!["id".to_string()];
             header.extend((0..r.files.len()).map(letter));
@@ -386,7 +475,14 @@ pub fn csv(r: &Report) -> Result<String> {
     let o = |x: Option<f64>| x.map(|v| format!("{v}")).unwrap_or_default();
     for p in &r.pairs {
         let mut row = |scope: &str, key: &str, metric: &str, value: String| {
-            w.write_record([p.a.as_str(), p.b.as_str(), scope, key, metric, value.as_str()])
+            w.write_record([
+                p.a.as_str(),
+                p.b.as_str(),
+                scope,
+                key,
+                metric,
+                value.as_str(),
+            ])
         };
         let ov = &p.overall;
         for (m, v) in [
@@ -402,9 +498,18 @@ pub fn csv(r: &Report) -> Result<String> {
             row("overall", "", m, f(v))?;
         }
         row("overall", "", "n", ov.n.to_string())?;
-        row("overall", "", "krippendorff_alpha_masi", o(p.krippendorff_alpha_masi))?;
+        row(
+            "overall",
+            "",
+            "krippendorff_alpha_masi",
+            o(p.krippendorff_alpha_masi),
+        )?;
         for (l, s) in p.per_label.iter() {
-            for (m, v) in [("precision", s.precision), ("recall", s.recall), ("f1", s.f1)] {
+            for (m, v) in [
+                ("precision", s.precision),
+                ("recall", s.recall),
+                ("f1", s.f1),
+            ] {
                 row("label", l, m, f(v))?;
             }
             row("label", l, "support", s.support.to_string())?;
@@ -418,22 +523,44 @@ pub fn csv(r: &Report) -> Result<String> {
         }
         for (lang, s) in p.per_lang.iter() {
             row("lang", lang, "n", s.n.to_string())?;
-            for (m, v) in [("micro_f1", s.micro_f1), ("macro_f1", s.macro_f1), ("exact_match", s.exact_match), ("hamming_loss", s.hamming_loss)] {
+            for (m, v) in [
+                ("micro_f1", s.micro_f1),
+                ("macro_f1", s.macro_f1),
+                ("exact_match", s.exact_match),
+                ("hamming_loss", s.hamming_loss),
+            ] {
                 row("lang", lang, m, f(v))?;
             }
         }
     }
     let all = "*";
     let mut row = |scope: &str, key: &str, metric: &str, value: String| {
-        w.write_record([r.reference.as_str(), all, scope, key, metric, value.as_str()])
+        w.write_record([
+            r.reference.as_str(),
+            all,
+            scope,
+            key,
+            metric,
+            value.as_str(),
+        ])
     };
     row("all", "", "n_ids", r.n_ids.to_string())?;
     row("all", "", "n_joined", r.n_joined.to_string())?;
-    row("all", "", "n_excluded_errors", r.n_excluded_errors.to_string())?;
+    row(
+        "all",
+        "",
+        "n_excluded_errors",
+        r.n_excluded_errors.to_string(),
+    )?;
     for oi in &r.only_in {
         row("only_in", &oi.file, "count", oi.count.to_string())?;
     }
-    row("all", "", "krippendorff_alpha_masi", o(r.krippendorff_alpha_masi))?;
+    row(
+        "all",
+        "",
+        "krippendorff_alpha_masi",
+        o(r.krippendorff_alpha_masi),
+    )?;
     for (l, s) in r.per_label.iter() {
         row("all", l, "krippendorff_alpha", o(s.krippendorff_alpha))?;
     }
@@ -459,18 +586,36 @@ pub fn print_issues(r: &Report, out: &mut dyn std::io::Write) -> Result<()> {
     }
     for ((file, kind), n) in shown {
         if n > 10 {
-            writeln!(out, "veille compare: {file}: {} more {kind:?} issues (see --format json)", n - 10)?;
+            writeln!(
+                out,
+                "veille compare: {file}: {} more {kind:?} issues (see --format json)",
+                n - 10
+            )?;
         }
     }
     for o in &r.only_in {
         if o.count > 0 {
             let some: Vec<&str> = o.ids.iter().take(10).map(String::as_str).collect();
-            let more = if o.count > 10 { format!(" and {} more", o.count - 10) } else { String::new() };
-            writeln!(out, "veille compare: {} ids only in {} (not in every file): {}{more}", o.count, o.file, some.join(", "))?;
+            let more = if o.count > 10 {
+                format!(" and {} more", o.count - 10)
+            } else {
+                String::new()
+            };
+            writeln!(
+                out,
+                "veille compare: {} ids only in {} (not in every file): {}{more}",
+                o.count,
+                o.file,
+                some.join(", ")
+            )?;
         }
     }
     if r.n_excluded_errors > 0 {
-        writeln!(out, "veille compare: {} ids excluded as error records", r.n_excluded_errors)?;
+        writeln!(
+            out,
+            "veille compare: {} ids excluded as error records",
+            r.n_excluded_errors
+        )?;
     }
     Ok(())
 }

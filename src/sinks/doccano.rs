@@ -15,7 +15,9 @@ pub struct DoccanoSink<W: Write> {
 
 impl<W: Write> DoccanoSink<W> {
     pub fn new(out: W) -> Self {
-        DoccanoSink { out: BufWriter::new(out) }
+        DoccanoSink {
+            out: BufWriter::new(out),
+        }
     }
 }
 
@@ -24,11 +26,22 @@ pub fn line(r: &Record) -> Value {
     let mut m = Map::new();
     m.insert("id".into(), json!(r.id));
     m.insert("text".into(), json!(r.text));
-    m.insert("label".into(), json!(r.labels.iter().map(|l| l.as_str()).collect::<Vec<_>>()));
+    m.insert(
+        "label".into(),
+        json!(r.labels.iter().map(|l| l.as_str()).collect::<Vec<_>>()),
+    );
     m.insert("lang".into(), json!(r.lang));
     if !r.scores.is_empty() {
-        let scores: Map<String, Value> =
-            r.scores.iter().map(|(l, s)| (l.as_str().to_string(), json!(((*s as f64) * 1e4).round() / 1e4))).collect();
+        let scores: Map<String, Value> = r
+            .scores
+            .iter()
+            .map(|(l, s)| {
+                (
+                    l.as_str().to_string(),
+                    json!(((*s as f64) * 1e4).round() / 1e4),
+                )
+            })
+            .collect();
         m.insert("scores".into(), Value::Object(scores));
     }
     if !r.model.is_empty() {

@@ -38,7 +38,11 @@ pub struct LabelStudioSink<W: Write> {
 
 impl<W: Write> LabelStudioSink<W> {
     pub fn new(out: W) -> Self {
-        LabelStudioSink { out: BufWriter::new(out), written: 0, finished: false }
+        LabelStudioSink {
+            out: BufWriter::new(out),
+            written: 0,
+            finished: false,
+        }
     }
 }
 
@@ -97,7 +101,11 @@ pub fn task(r: &Record) -> Value {
             "type": "choices",
             "value": { "choices": chosen },
         });
-        let min = r.labels.iter().filter_map(p).fold(None, |m: Option<f64>, s| Some(m.map_or(s, |m| m.min(s))));
+        let min = r
+            .labels
+            .iter()
+            .filter_map(p)
+            .fold(None, |m: Option<f64>, s| Some(m.map_or(s, |m| m.min(s))));
         if let Some(s) = min {
             item["score"] = json!(round4(s));
         }
@@ -112,7 +120,8 @@ pub fn task(r: &Record) -> Value {
 
 impl<W: Write> Sink for LabelStudioSink<W> {
     fn write(&mut self, r: &Record) -> Result<()> {
-        self.out.write_all(if self.written == 0 { b"[\n" } else { b",\n" })?;
+        self.out
+            .write_all(if self.written == 0 { b"[\n" } else { b",\n" })?;
         serde_json::to_writer(&mut self.out, &task(r))?;
         self.written += 1;
         Ok(())
@@ -125,7 +134,8 @@ impl<W: Write> Sink for LabelStudioSink<W> {
 
     fn finish(&mut self) -> Result<()> {
         if !self.finished {
-            self.out.write_all(if self.written == 0 { b"[]\n" } else { b"\n]\n" })?;
+            self.out
+                .write_all(if self.written == 0 { b"[]\n" } else { b"\n]\n" })?;
             self.finished = true;
         }
         self.flush()
