@@ -194,7 +194,10 @@ pub struct TrainArgs {
     /// Fine-tuning epochs.
     #[arg(long, default_value_t = 3)]
     pub epochs: usize,
-    /// Encoder prefix (default: "passage: " for e5, none for MiniLM).
+    /// Encoder folder under the models folder (default: multilingual-e5-small).
+    #[arg(long)]
+    pub encoder: Option<String>,
+    /// Encoder prefix (default: "passage: " for e5; none for another --encoder).
     #[arg(long)]
     pub prefix: Option<String>,
     /// Use at most this many paragraphs of each split (a quick consistency run).
