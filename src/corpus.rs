@@ -6,7 +6,7 @@ use crate::labels::Label;
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 pub struct LabelledParagraph {
@@ -252,8 +252,4 @@ pub fn split_leaks(paras: &[LabelledParagraph]) -> Vec<String> {
         .filter(|(_, s)| s.len() > 1)
         .map(|((lang, e), s)| format!("{lang} event {e} is in splits {s:?}"))
         .collect()
-}
-
-pub fn is_corpus_file(path: &Path) -> bool {
-    path.extension().is_some_and(|e| e == "jsonl")
 }

@@ -3,7 +3,7 @@
 use crate::classify::finetune::{self, FinetuneSettings};
 use crate::classify::heads::{Heads, HEADS_FORMAT};
 use crate::classify::train::{expected_calibration_error, train_heads, LabelledSet, TrainSettings};
-use crate::cli::{EvalArgs, ModelArgs, TrainArgs, EXIT_OK};
+use crate::cli::{EvalArgs, TrainArgs, EXIT_OK};
 use crate::corpus::{self, LabelledParagraph};
 use crate::ingest::{Document, Input};
 use crate::labels::Label;
@@ -385,9 +385,4 @@ fn compare_files(gold: &Path, pred: &Path, format: &str) -> Result<i32> {
     ];
     let w = <Wrapper as clap::Parser>::try_parse_from(argv)?;
     crate::compare::run(&w.args)
-}
-
-/// Heads for `model` exist (used by commands that need a trained classifier).
-pub fn heads_present(model: &ModelArgs) -> bool {
-    super::heads_path(model).is_file()
 }

