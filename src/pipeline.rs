@@ -116,8 +116,10 @@ impl Pipeline {
                 heads.dim()
             );
         }
+        let langid = LanguageIdentifier::new();
+        langid.warm_up();
         Ok(Pipeline {
-            langid: LanguageIdentifier::new(),
+            langid,
             strategy,
             encoder,
             heads,

@@ -149,6 +149,12 @@ impl LanguageIdentifier {
         self.lingua.compute_language_confidence_values(text)
     }
 
+    /// Loads lingua's language models now (they load lazily, ~0.2 s, at the first short
+    /// text): a stream's first headline should not pay for it.
+    pub fn warm_up(&self) {
+        let _ = self.short_text_probs("warm up");
+    }
+
     /// Detects the language of one text on its own evidence.
     pub fn detect(&self, text: &str) -> LangGuess {
         self.detect_with_prior(text, None)
