@@ -206,6 +206,21 @@ pub struct TrainArgs {
     /// Only languages (comma-separated), e.g. `en` for the translate strategy's English heads.
     #[arg(long, value_delimiter = ',')]
     pub langs: Vec<String>,
+    /// Positive-class weight exponent: positives weigh (negatives/positives)^B (0: none,
+    /// 1: balanced).
+    #[arg(long, default_value_t = 1.0, value_name = "B")]
+    pub balance: f64,
+    /// How each head's threshold is chosen: `logit` (where the class-weighted logit
+    /// crosses 0; default, carries over to real news) or `dev-f1` (best F1 on dev).
+    #[arg(long, value_enum, default_value_t = crate::classify::train::Decision::Logit)]
+    pub decision: crate::classify::train::Decision,
+    /// Also train on the dev split (calibration and the l2 choice still use dev).
+    #[arg(long)]
+    pub train_on_dev: bool,
+    /// A held-out labelled set (e.g. ../shared/realnews) scored after training, only to
+    /// record its figures in the heads file (nothing is fitted on it).
+    #[arg(long, value_name = "DIR")]
+    pub holdout: Option<PathBuf>,
     #[arg(long, value_name = "DIR")]
     pub models: Option<PathBuf>,
     #[arg(long)]

@@ -114,3 +114,39 @@ fn a_leaking_corpus_is_refused() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("event e1"));
 }
+
+/// Real news (`../shared/realnews`, beside the checkout; skipped without it): the committed
+/// classifier does not fall more than 0.01 macro-F1 below the figure recorded in its heads
+/// file when it was trained. The set is only evaluated, never fitted on.
+#[test]
+fn committed_heads_hold_their_real_news_score() {
+    let realnews = std::path::Path::new("../shared/realnews");
+    if !realnews.join("sv.jsonl").is_file() {
+        eprintln!("skipped: ../shared/realnews is not present beside the checkout");
+        return;
+    }
+    let recorded = heads()["settings"]["holdout"]["macro_f1"]
+        .as_f64()
+        .expect("the heads file records its held-out (real news) macro-F1");
+    let out = veille()
+        .args(["eval", "../shared/realnews", "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let macro_f1 = report["macro_f1"].as_f64().unwrap();
+    eprintln!("real news macro-F1: recorded {recorded:.4}, now {macro_f1:.4}");
+    assert!(
+        macro_f1 >= recorded - 0.01,
+        "real news macro-F1 {macro_f1:.4} is more than 0.01 below the recorded {recorded:.4}"
+    );
+    // The report carries calibration and the worst confusions.
+    assert!(report["ece"]
+        .as_f64()
+        .is_some_and(|e| (0.0..=1.0).contains(&e)));
+    assert!(report["worst_confusions"].is_array());
+}

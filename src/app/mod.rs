@@ -29,6 +29,7 @@ pub fn init_logging(verbose: u8) {
 }
 
 pub mod classify;
+pub mod eval;
 pub mod models;
 pub mod train;
 
@@ -48,7 +49,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Compare(args) => crate::compare::run(&args),
         Command::Models(cmd) => models::run(&cmd),
         Command::Train(args) => train::run(&args),
-        Command::Eval(args) => train::eval(&args),
+        Command::Eval(args) => eval::run(&args),
         Command::Stats { corpus } => train::stats(&corpus),
     }
 }
