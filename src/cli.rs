@@ -191,6 +191,10 @@ pub struct TrainArgs {
     /// Also fine-tune the top N encoder layers (0: frozen encoder, heads only).
     #[arg(long, default_value_t = 0)]
     pub finetune_layers: usize,
+    /// Train heads over fine-tuned layers made earlier (a `*.encoder-delta.safetensors`),
+    /// instead of fine-tuning again; embeddings are cached per delta.
+    #[arg(long, value_name = "FILE", conflicts_with = "finetune_layers")]
+    pub delta: Option<PathBuf>,
     /// Fine-tuning epochs.
     #[arg(long, default_value_t = 3)]
     pub epochs: usize,
@@ -214,6 +218,10 @@ pub struct TrainArgs {
     /// crosses 0; default, carries over to real news) or `dev-f1` (best F1 on dev).
     #[arg(long, value_enum, default_value_t = crate::classify::train::Decision::Logit)]
     pub decision: crate::classify::train::Decision,
+    /// L2 strengths to try per head (comma-separated; the best dev log-loss wins). One
+    /// value fixes it. Default: 1e-4 (see README: weaker values fit the written style).
+    #[arg(long, value_delimiter = ',', value_name = "L2")]
+    pub l2: Vec<f64>,
     /// Also train on the dev split (calibration and the l2 choice still use dev).
     #[arg(long)]
     pub train_on_dev: bool,

@@ -73,8 +73,12 @@ fn embed_all(
 }
 
 fn text_key(text: &str) -> String {
+    text_key_bytes(text.as_bytes())
+}
+
+fn text_key_bytes(bytes: &[u8]) -> String {
     use sha2::Digest;
-    hex::encode(&sha2::Sha256::digest(text.as_bytes())[..12])
+    hex::encode(&sha2::Sha256::digest(bytes)[..12])
 }
 
 struct EmbeddingCache {
@@ -194,6 +198,9 @@ pub fn run(args: &TrainArgs) -> Result<i32> {
             .join(format!("{}.json", args.strategy.as_str()))
     });
     let mut delta_name = None;
+    // The embedding cache is keyed by the encoder state: id, prefix and, for a reused
+    // delta, its sha256. A fresh fine-tuning run has no cache.
+    let mut cache_state = Some(format!("{}|{prefix}", encoder.id()));
     if args.finetune_layers > 0 {
         let s = FinetuneSettings {
             layers: args.finetune_layers,
@@ -208,11 +215,27 @@ pub fn run(args: &TrainArgs) -> Result<i32> {
         let name = format!("{stem}.encoder-delta.safetensors");
         finetune::save_delta(&named, &out.with_file_name(&name))?;
         delta_name = Some(name);
+        cache_state = None;
+    } else if let Some(delta) = &args.delta {
+        // Heads only, over fine-tuned layers made earlier: the delta is copied beside the
+        // new heads so the heads file stays self-contained.
+        finetune::apply_delta(&mut encoder, delta)?;
+        let bytes =
+            std::fs::read(delta).with_context(|| format!("reading {}", delta.display()))?;
+        let stem = out.file_stem().and_then(|s| s.to_str()).unwrap_or("heads");
+        let name = format!("{stem}.encoder-delta.safetensors");
+        let target = out.with_file_name(&name);
+        if target != *delta {
+            if let Some(dir) = target.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            std::fs::write(&target, &bytes)
+                .with_context(|| format!("writing {}", target.display()))?;
+        }
+        delta_name = Some(name);
+        cache_state = cache_state.map(|s| format!("{s}|delta:{}", text_key_bytes(&bytes)));
     }
-    let mut cache = EmbeddingCache::open(
-        &models_dir,
-        (args.finetune_layers == 0).then(|| format!("{}|{prefix}", encoder.id())),
-    );
+    let mut cache = EmbeddingCache::open(&models_dir, cache_state);
 
     let mut embed = |enc: &mut BertEncoder, ps: &[&LabelledParagraph]| -> Result<Embedded> {
         let texts: Vec<&str> = ps.iter().map(|p| p.text.as_str()).collect();
@@ -233,6 +256,11 @@ pub fn run(args: &TrainArgs) -> Result<i32> {
     let settings = TrainSettings {
         balance: args.balance,
         decision: args.decision,
+        l2_grid: if args.l2.is_empty() {
+            TrainSettings::default().l2_grid
+        } else {
+            args.l2.clone()
+        },
         ..TrainSettings::default()
     };
     let (xtrain, ytrain) = if args.train_on_dev {
@@ -290,6 +318,7 @@ pub fn run(args: &TrainArgs) -> Result<i32> {
         "train": train.len(), "dev": dev.len(), "test": test.len(),
         "heads": settings,
         "finetune_layers": args.finetune_layers,
+        "delta_from": args.delta.as_ref().map(|d| d.display().to_string()),
         "epochs": if args.finetune_layers > 0 { args.epochs } else { 0 },
         "per_label_dev": reports,
         "dev_macro_f1": dev_macro,
