@@ -39,6 +39,10 @@ pub struct InputArgs {
     /// Paragraphs longer than this many characters become error records.
     #[arg(long, default_value_t = crate::ingest::DEFAULT_MAX_CHARS)]
     pub max_chars: usize,
+    /// Every paragraph is in this language (a feed known to be monolingual): nothing is
+    /// detected, and records say `"lang_source": "forced"`.
+    #[arg(long, value_enum, value_name = "LANG")]
+    pub lang: Option<crate::language::ForcedLang>,
 }
 
 #[derive(Debug, clap::Args, Clone)]

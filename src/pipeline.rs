@@ -9,7 +9,10 @@
 
 use crate::classify::Heads;
 use crate::ingest::{Document, Input};
-use crate::language::{LanguageIdentifier, DETECTOR_ID};
+use crate::language::memory::DocLanguageMemory;
+use crate::language::{
+    DocumentWeights, ForcedLang, LanguageIdentifier, LanguageOptions, DETECTOR_ID,
+};
 use crate::record::Record;
 use crate::represent::Encoder;
 use crate::translate::{TranslateError, Translator};
@@ -45,6 +48,7 @@ pub fn base_record(input: &Input, strategy: &str, model: &str) -> Record {
         lang: "und".into(),
         lang_confidence: 0.0,
         lang_guess: None,
+        lang_source: None,
         labels: Vec::new(),
         scores: Default::default(),
         strategy: strategy.into(),
@@ -62,14 +66,40 @@ pub fn detect_document(
     strategy: &str,
     model: &str,
 ) -> Vec<Record> {
+    detect_document_with(
+        langid,
+        doc,
+        strategy,
+        model,
+        None,
+        DocumentWeights::default(),
+    )
+    .0
+}
+
+/// [`detect_document`] with a forced language (`--lang`: nothing is detected) or what is
+/// known of the document from earlier calls; also returns this document's own evidence.
+pub fn detect_document_with(
+    langid: &LanguageIdentifier,
+    doc: &Document,
+    strategy: &str,
+    model: &str,
+    forced: Option<ForcedLang>,
+    known: DocumentWeights,
+) -> (Vec<Record>, DocumentWeights) {
     let ok: Vec<&str> = doc
         .inputs
         .iter()
         .filter(|i| i.error.is_none())
         .map(|i| i.text.as_str())
         .collect();
-    let mut guesses = langid.detect_document(&ok).into_iter();
-    doc.inputs
+    let (guesses, weights) = match forced {
+        Some(lang) => (vec![lang.guess(); ok.len()], DocumentWeights::default()),
+        None => langid.detect_document_with(&ok, known),
+    };
+    let mut guesses = guesses.into_iter();
+    let records = doc
+        .inputs
         .iter()
         .map(|input| {
             let mut r = base_record(input, strategy, model);
@@ -78,14 +108,18 @@ pub fn detect_document(
                 r.lang = g.lang.to_string();
                 r.lang_confidence = g.confidence;
                 r.lang_guess = g.guess;
+                r.lang_source = Some(g.source);
             }
             r
         })
-        .collect()
+        .collect();
+    (records, weights)
 }
 
 pub struct Pipeline {
     langid: LanguageIdentifier,
+    language: LanguageOptions,
+    doc_memory: Option<DocLanguageMemory>,
     strategy: Strategy,
     encoder: Box<dyn Encoder>,
     heads: Heads,
@@ -120,6 +154,8 @@ impl Pipeline {
         langid.warm_up();
         Ok(Pipeline {
             langid,
+            language: LanguageOptions::default(),
+            doc_memory: None,
             strategy,
             encoder,
             heads,
@@ -139,6 +175,35 @@ impl Pipeline {
         )
     }
 
+    /// Forced language and per-document memory (see [`LanguageOptions`]).
+    pub fn set_language_options(&mut self, options: LanguageOptions) {
+        self.doc_memory =
+            (options.doc_memory > 0).then(|| DocLanguageMemory::new(options.doc_memory));
+        self.language = options;
+    }
+
+    /// One document's language records, with what the memory knows of it.
+    fn detect(&mut self, doc: &Document, strategy: &str, model: &str) -> Vec<Record> {
+        let named = self.language.anonymous_doc.as_deref() != Some(doc.name.as_str());
+        let memory = self.doc_memory.as_mut().filter(|_| named);
+        let known = memory
+            .as_ref()
+            .map(|m| m.get(&doc.name))
+            .unwrap_or_default();
+        let (records, weights) = detect_document_with(
+            &self.langid,
+            doc,
+            strategy,
+            model,
+            self.language.forced,
+            known,
+        );
+        if let Some(m) = memory {
+            m.add(&doc.name, weights);
+        }
+        records
+    }
+
     pub fn strategy(&self) -> Strategy {
         self.strategy
     }
@@ -147,10 +212,10 @@ impl Pipeline {
     pub fn process(&mut self, docs: &[Document]) -> Vec<Record> {
         let model = self.model_id();
         let strategy = self.strategy.as_str();
-        let mut records: Vec<Record> = docs
-            .iter()
-            .flat_map(|d| detect_document(&self.langid, d, strategy, &model))
-            .collect();
+        let mut records: Vec<Record> = Vec::new();
+        for d in docs {
+            records.extend(self.detect(d, strategy, &model));
+        }
         for r in records
             .iter_mut()
             .filter(|r| r.error.is_none() && r.lang == "und")

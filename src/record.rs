@@ -19,6 +19,10 @@ pub struct Record {
     /// whatlang's best guess when `lang` is `und` (e.g. `nb`, `de`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lang_guess: Option<String>,
+    /// How `lang` was decided: `detected`, `document` (the document's language decided a
+    /// line too short to tell) or `forced` (`--lang`); absent when nothing was detected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lang_source: Option<crate::language::LangSource>,
     #[serde(default)]
     pub labels: Vec<Label>,
     #[serde(default)]

@@ -12,6 +12,10 @@ const GROUP_PARAGRAPHS: usize = 256;
 
 pub fn run(input: &InputArgs, output: &OutputArgs, model: &ModelArgs) -> Result<i32> {
     let mut pipeline = super::load_pipeline(model)?;
+    pipeline.set_language_options(crate::language::LanguageOptions {
+        forced: input.lang,
+        ..Default::default()
+    });
     let opts = ingest_options(input);
     let paths = input_paths(input);
     let mut sink = sink_for(output)?;

@@ -4,7 +4,7 @@ use crate::classify::Heads;
 use crate::cli::{Cli, Command, InputArgs, ModelArgs, OutputArgs, EXIT_OK, EXIT_RECORD_ERRORS};
 use crate::ingest::{self, IngestOptions};
 use crate::language::LanguageIdentifier;
-use crate::pipeline::detect_document;
+use crate::pipeline::detect_document_with;
 use crate::pipeline::{Pipeline, Strategy};
 use crate::represent::bert::{BertEncoder, EncoderOptions};
 use crate::sinks::{open_sink, Sink};
@@ -161,7 +161,15 @@ fn detect(input: &InputArgs, output: &OutputArgs, report: bool) -> Result<i32> {
     let mut accuracy = crate::language::report::AccuracyReport::default();
     for path in input_paths(input) {
         for doc in ingest::read_path(&path, &opts) {
-            for r in detect_document(&langid, &doc, "detect", crate::language::DETECTOR_ID) {
+            let (records, _) = detect_document_with(
+                &langid,
+                &doc,
+                "detect",
+                crate::language::DETECTOR_ID,
+                input.lang,
+                Default::default(),
+            );
+            for r in records {
                 errors += r.is_error() as usize;
                 if report {
                     accuracy.add(&r);

@@ -1,6 +1,7 @@
 //! Accuracy of language detection against gold labels, per language and length bucket
 //! (`veille detect --report`). Gold languages other than sv, en and fr are expected to
-//! come out as `und`.
+//! come out as `und`. The report ends with the figures the detector is held to (see
+//! [`Targets`]), one per line, so that tests and people read the same numbers.
 
 use crate::record::Record;
 use std::collections::BTreeMap;
@@ -21,6 +22,28 @@ pub fn bucket_of(chars: usize) -> &'static str {
         .unwrap_or("100+")
 }
 
+/// The Scandinavian neighbours that must never be taken for Swedish.
+pub const SWEDISH_NEIGHBOURS: [&str; 3] = ["da", "nb", "nn"];
+
+/// The bucket short lines (headlines, ledes, captions) are held to.
+pub const SHORT_BUCKET: &str = "20-59";
+/// The bucket full paragraphs are held to.
+pub const LONG_BUCKET: &str = "100+";
+
+/// The thresholds `--report` checks.
+pub struct Targets;
+
+impl Targets {
+    /// Short lines (20-59 characters) right, per supported language.
+    pub const SHORT_ACCURACY: f64 = 0.95;
+    /// Paragraphs of 100+ characters right, all gold languages.
+    pub const LONG_ACCURACY: f64 = 0.99;
+    /// Danish or Norwegian records reported as Swedish.
+    pub const NEIGHBOURS_AS_SWEDISH: usize = 0;
+    /// Other distractors (de, es, it, nl, ...) reported as `und`.
+    pub const OTHER_UND: f64 = 0.95;
+}
+
 /// What a gold language should be reported as.
 pub fn expected_output(gold: &str) -> &str {
     if super::SUPPORTED.contains(&gold) {
@@ -36,6 +59,10 @@ pub struct AccuracyReport {
     cells: BTreeMap<(String, &'static str), (usize, usize)>,
     /// Misses, for the report: (gold, predicted, text)
     pub misses: Vec<(String, String, String)>,
+    /// Danish/Norwegian records: (taken for Swedish, total)
+    neighbours: (usize, usize),
+    /// Other non-supported records: (reported `und`, total)
+    others: (usize, usize),
 }
 
 impl AccuracyReport {
@@ -57,6 +84,13 @@ impl AccuracyReport {
         let cell = self.cells.entry((gold.to_string(), bucket)).or_default();
         cell.0 += right as usize;
         cell.1 += 1;
+        if SWEDISH_NEIGHBOURS.contains(&gold) {
+            self.neighbours.0 += (r.lang == "sv") as usize;
+            self.neighbours.1 += 1;
+        } else if !super::SUPPORTED.contains(&gold) {
+            self.others.0 += (r.lang == "und") as usize;
+            self.others.1 += 1;
+        }
         if !right {
             self.misses
                 .push((gold.to_string(), r.lang.clone(), r.text.clone()));
@@ -71,6 +105,67 @@ impl AccuracyReport {
             .filter(|((_, b), _)| *b == bucket)
             .fold((0, 0), |acc, (_, (r, t))| (acc.0 + r, acc.1 + t));
         (t > 0).then(|| r as f64 / t as f64)
+    }
+
+    /// Accuracy of one gold language within one bucket.
+    pub fn cell_accuracy(&self, lang: &str, bucket: &str) -> Option<f64> {
+        let (r, t) = self.cells.get(&(lang.to_string(), bucket)).copied()?;
+        (t > 0).then(|| r as f64 / t as f64)
+    }
+
+    /// The target lines: `target <name>: <value> (<requirement>) ok|FAIL`.
+    pub fn targets(&self) -> Vec<(String, bool)> {
+        let mut lines = Vec::new();
+        let pct = |a: f64| format!("{:.1}%", 100.0 * a);
+        for lang in super::SUPPORTED {
+            if let Some(a) = self.cell_accuracy(lang, SHORT_BUCKET) {
+                let (_, t) = self.cells[&(lang.to_string(), SHORT_BUCKET)];
+                let ok = a >= Targets::SHORT_ACCURACY;
+                lines.push((
+                    format!(
+                        "target short-{lang}: {} of {t} lines of {SHORT_BUCKET} characters (>= {})",
+                        pct(a),
+                        pct(Targets::SHORT_ACCURACY)
+                    ),
+                    ok,
+                ));
+            }
+        }
+        if self.neighbours.1 > 0 {
+            let ok = self.neighbours.0 <= Targets::NEIGHBOURS_AS_SWEDISH;
+            lines.push((
+                format!(
+                    "target da-nb-as-sv: {} of {} (<= {})",
+                    self.neighbours.0,
+                    self.neighbours.1,
+                    Targets::NEIGHBOURS_AS_SWEDISH
+                ),
+                ok,
+            ));
+        }
+        if self.others.1 > 0 {
+            let a = self.others.0 as f64 / self.others.1 as f64;
+            lines.push((
+                format!(
+                    "target other-und: {} of {} (>= {})",
+                    pct(a),
+                    self.others.1,
+                    pct(Targets::OTHER_UND)
+                ),
+                a >= Targets::OTHER_UND,
+            ));
+        }
+        if let Some(a) = self.bucket_accuracy(LONG_BUCKET) {
+            lines.push((
+                format!(
+                    "target long: {} of paragraphs of {LONG_BUCKET} characters (>= {})",
+                    pct(a),
+                    pct(Targets::LONG_ACCURACY)
+                ),
+                a >= Targets::LONG_ACCURACY,
+            ));
+        }
+        lines
     }
 
     pub fn total(&self) -> (usize, usize) {
@@ -112,7 +207,10 @@ impl AccuracyReport {
         }
         let (r, t) = self.total();
         s.push_str(&format!("\noverall {r}/{t}\n"));
-        for (gold, pred, text) in self.misses.iter().take(30) {
+        for (line, ok) in self.targets() {
+            s.push_str(&format!("{line} {}\n", if ok { "ok" } else { "FAIL" }));
+        }
+        for (gold, pred, text) in self.misses.iter().take(60) {
             s.push_str(&format!("  miss: gold {gold} -> {pred}: {text}\n"));
         }
         s

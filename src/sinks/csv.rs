@@ -30,6 +30,7 @@ pub fn header() -> Vec<String> {
         "lang",
         "lang_confidence",
         "lang_guess",
+        "lang_source",
         "labels",
     ]
     .iter()
@@ -59,6 +60,10 @@ impl<W: Write> Sink for CsvSink<W> {
             r.lang.clone(),
             format!("{:.4}", r.lang_confidence),
             r.lang_guess.clone().unwrap_or_default(),
+            r.lang_source
+                .map(|s| s.as_str())
+                .unwrap_or_default()
+                .to_string(),
             labels.join(";"),
         ];
         for l in Label::ALL {

@@ -13,7 +13,9 @@
 //!   (exit 2) without consuming the feed.
 //! * Each line is its own document (language detection sees only that paragraph),
 //!   except that consecutive JSON records with the same `doc` field that land in the
-//!   same micro-batch are detected together, as `classify` does for whole files.
+//!   same micro-batch are detected together, as `classify` does for whole files, and
+//!   that the language of the last `--doc-memory` documents is remembered across
+//!   micro-batches as the prior for their later short lines.
 //! * Order: there is one model thread, so batches finish in the order they were formed
 //!   and output is always in input order for the records the model sees. `--unordered`
 //!   only lets records that fail before the model (broken JSON, empty text, ...) skip the
@@ -74,9 +76,20 @@ pub struct StreamArgs {
     /// 6 bytes per character plus 64 KiB are not even kept in memory).
     #[arg(long, default_value_t = crate::ingest::DEFAULT_MAX_CHARS)]
     pub max_chars: usize,
+    /// Every line is in this language (a feed known to be monolingual): nothing is
+    /// detected, and records say `"lang_source": "forced"`.
+    #[arg(long, value_enum, value_name = "LANG")]
+    pub lang: Option<crate::language::ForcedLang>,
+    /// Remember the language of this many recent `doc` values across micro-batches, so a
+    /// document's later headings get its language (0: no memory).
+    #[arg(long, default_value_t = DEFAULT_DOC_MEMORY, value_name = "N")]
+    pub doc_memory: usize,
     #[command(flatten)]
     pub model: ModelArgs,
 }
+
+/// Documents whose language `stream` remembers by default (a few KiB).
+pub const DEFAULT_DOC_MEMORY: usize = 4096;
 
 /// Channel capacities, in messages. Small on purpose: together with the pipe buffers they
 /// bound what veille holds while the consumer is slow (see docs/stream.md).
@@ -101,7 +114,12 @@ pub fn run(args: &StreamArgs) -> Result<i32> {
         bail!("--max-chars must be at least 1");
     }
     // Models first: nothing is read from stdin until they are loaded.
-    let pipeline = crate::app::load_pipeline(&args.model)?;
+    let mut pipeline = crate::app::load_pipeline(&args.model)?;
+    pipeline.set_language_options(crate::language::LanguageOptions {
+        forced: args.lang,
+        doc_memory: args.doc_memory,
+        anonymous_doc: Some(STDIN_NAME.to_string()),
+    });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("veille-stream")
