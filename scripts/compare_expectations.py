@@ -2,11 +2,15 @@
 """Writes the `veille compare` fixtures and the numbers they must give.
 
     python3 -m venv /tmp/cmpvenv
-    /tmp/cmpvenv/bin/pip install scikit-learn statsmodels nltk krippendorff
+    /tmp/cmpvenv/bin/pip install scikit-learn statsmodels nltk krippendorff scipy
     /tmp/cmpvenv/bin/python scripts/compare_expectations.py
 
-writes tests/data/compare/*.{jsonl,json,tsv} (deterministic) and
-tests/data/compare/expected.json, which tests/compare.rs checks to 1e-9 without Python.
+writes tests/data/compare/*.{jsonl,json,tsv} (deterministic),
+tests/data/compare/expected.json, which tests/compare.rs checks to 1e-9 without Python, and
+tests/data/compare/significance.json (significance between systems and per-slice metrics),
+which tests/compare_significance.rs checks: McNemar and every point figure to 1e-9, bootstrap
+intervals and randomization p-values within Monte-Carlo error (both sides resample 10,000
+times with their own generators, so they can only agree up to that error).
 
 Reference implementations:
 - P/R/F1 (per label, micro, macro), exact match, Hamming loss, confusion counts: scikit-learn,
@@ -15,7 +19,9 @@ Reference implementations:
 - Krippendorff's alpha (nominal, per label): the `krippendorff` package (ValueError -> null);
 - Krippendorff's alpha on label sets, MASI distance: nltk AnnotationTask(...).alpha(), with
   masi(a, a) = 0 (NLTK's masi_distance divides by zero on two empty sets);
-- Fleiss' kappa: statsmodels fleiss_kappa (NaN -> null).
+- Fleiss' kappa: statsmodels fleiss_kappa (NaN -> null);
+- significance: scipy.stats.bootstrap (paired, percentile), scipy.stats.permutation_test
+  (permutation_type="samples": paired swaps, two-sided), statsmodels mcnemar(exact=True).
 
 The reader here implements the same rules as src/compare/formats.rs (first occurrence of an
 id wins, unknown labels dropped, broken lines skipped, error records excluded, join on ids
@@ -196,15 +202,17 @@ def make_fixtures():
 # reading (same rules as the Rust reader)
 
 
-def read(path):
-    """-> {id: (frozenset labels, lang, error)} in first-occurrence order."""
+def read(path, keep=False):
+    """-> {id: (frozenset labels, lang, error)} in first-occurrence order (with keep, the raw
+    record as a fourth item)."""
     text = path.read_text(encoding="utf-8")
     items = {}
 
-    def add(id_, labels, lang=None, error=None):
+    def add(id_, labels, lang=None, error=None, raw=None):
         if id_ in items:
             return
-        items[id_] = (frozenset(l for l in labels if l in LABELS), lang, error)
+        item = (frozenset(l for l in labels if l in LABELS), lang, error)
+        items[id_] = item + (raw or {},) if keep else item
 
     if text.lstrip().startswith("["):
         for t in json.loads(text):
@@ -231,7 +239,7 @@ def read(path):
             if not isinstance(r, dict) or "id" not in r:
                 continue
             labels = r["labels"] if "labels" in r else r.get("label", [])
-            add(str(r["id"]), labels, r.get("lang"), r.get("error"))
+            add(str(r["id"]), labels, r.get("lang"), r.get("error"), r)
     return items
 
 
@@ -377,9 +385,175 @@ CASES = {
 }
 
 
+# ---------------------------------------------------------------------------------------------
+# significance between systems, and slices
+
+SIG_FILES = ["sig_gold.jsonl", "sig_a.jsonl", "sig_b.jsonl", "sig_c.jsonl"]
+RESAMPLES = 10000
+
+
+def make_significance_fixtures():
+    """A reference and three systems over 300 paragraphs: B clearly better than A, C close to
+    A. The gold has `source`/`month` at the top level (as gold JSONL does), the systems under
+    `meta` (as veille records do); some paragraphs have no source (the `(none)` slice)."""
+    rng = random.Random(14)
+    n = 300
+    langs = ["en", "sv", "fr"]
+    sources = ["wire", "blog", "gov", "court"]
+    g = random_sets(rng, n)
+    systems = [noisy(rng, g, 0.16), noisy(rng, g, 0.09), noisy(rng, g, 0.15)]
+    meta = []
+    for i in range(n):
+        m = {"month": f"2026-0{1 + i % 3}"}
+        if i % 37 != 5:
+            m["source"] = sources[rng.randrange(len(sources))]
+        meta.append(m)
+    gold = [dict(record(f"s{i:03d}", g[i], lang=langs[i % 3]), doc=f"doc{i // 6:02d}", **meta[i])
+            for i in range(n)]
+    write_jsonl(SIG_FILES[0], gold)
+    for name, sets in zip(SIG_FILES[1:], systems):
+        rows = [dict(record(f"s{i:03d}", sets[i], lang=langs[i % 3]), doc=f"doc{i // 6:02d}",
+                     meta=meta[i], error=None) for i in range(n)]
+        write_jsonl(name, rows)
+
+
+def bitmask(sets):
+    return np.array([sum(1 << k for k, l in enumerate(LABELS) if l in s) for s in sets], dtype=np.int64)
+
+
+def sig_metrics(g, p, axis=-1):
+    """Every significance metric of predictions p against gold g (bit masks), along axis."""
+    out = {}
+    f1s = []
+    TP = FP = FN = 0
+    for k, l in enumerate(LABELS):
+        gk = (g >> k) & 1
+        pk = (p >> k) & 1
+        tp = (gk & pk).sum(axis=axis)
+        fp = ((1 - gk) & pk).sum(axis=axis)
+        fn = (gk & (1 - pk)).sum(axis=axis)
+        den = 2 * tp + fp + fn
+        f1 = np.where(den == 0, 0.0, 2 * tp / np.maximum(den, 1))
+        out[f"f1:{l}"] = f1
+        f1s.append(f1)
+        TP, FP, FN = TP + tp, FP + fp, FN + fn
+    den = 2 * TP + FP + FN
+    out["micro_f1"] = np.where(den == 0, 0.0, 2 * TP / np.maximum(den, 1))
+    out["macro_f1"] = sum(f1s) / len(LABELS)
+    out["exact_match"] = (g == p).mean(axis=axis)
+    return out
+
+
+def significance_expect(files, seed=1):
+    from scipy import stats
+    from statsmodels.stats.contingency_tables import mcnemar
+
+    read_files = [read(DATA / f) for f in files]
+    ids = [i for i in read_files[0] if all(i in r and r[i][2] is None for r in read_files)]
+    g = bitmask([read_files[0][i][0] for i in ids])
+    systems = [bitmask([r[i][0] for i in ids]) for r in read_files[1:]]
+    names = ["macro_f1", "micro_f1"] + [f"f1:{l}" for l in LABELS] + ["exact_match"]
+    rows = []
+    for a in range(len(systems)):
+        for b in range(a + 1, len(systems)):
+            xa, xb = systems[a], systems[b]
+            for m in names:
+                def diff(x, y, axis=-1, gold=None):
+                    return sig_metrics(gold, y, axis)[m] - sig_metrics(gold, x, axis)[m]
+
+                def boot_stat(gg, x, y, axis=-1):
+                    return sig_metrics(gg, y, axis)[m] - sig_metrics(gg, x, axis)[m]
+
+                observed = float(boot_stat(g, xa, xb))
+                boot = stats.bootstrap((g, xa, xb), boot_stat, paired=True, vectorized=True,
+                                       n_resamples=RESAMPLES, method="percentile",
+                                       confidence_level=0.95,
+                                       random_state=np.random.default_rng(seed))
+                row = {"system_a": files[1 + a], "system_b": files[1 + b], "metric": m,
+                       "diff": observed, "ci_low": float(boot.confidence_interval.low),
+                       "ci_high": float(boot.confidence_interval.high),
+                       "bootstrap_sd": float(boot.standard_error)}
+                if m == "exact_match":
+                    ea, eb = xa == g, xb == g
+                    table = [[int((ea & eb).sum()), int((ea & ~eb).sum())],
+                             [int((~ea & eb).sum()), int((~ea & ~eb).sum())]]
+                    row["p_value"] = float(mcnemar(table, exact=True).pvalue)
+                    row["p_exact"] = True
+                else:
+                    perm = stats.permutation_test(
+                        (xa, xb), lambda x, y, axis=-1: diff(x, y, axis, gold=g),
+                        permutation_type="samples", vectorized=True, n_resamples=RESAMPLES,
+                        alternative="two-sided", random_state=np.random.default_rng(seed))
+                    row["p_value"] = float(perm.pvalue)
+                    row["p_exact"] = False
+                rows.append(row)
+    return {"files": files, "n": len(ids), "resamples": RESAMPLES, "significance": rows}
+
+
+def slices_expect(files, field):
+    read_files = [read(DATA / f, keep=True) for f in files]
+    ids = [i for i in read_files[0] if all(i in r and r[i][2] is None for r in read_files)]
+
+    def value(i):
+        for r in read_files:
+            rec = r[i][3]
+            v = (rec.get("meta") or {}).get(field, rec.get(field))
+            if v is not None:
+                return str(v)
+        return "(none)"
+
+    keys = sorted({value(i) for i in ids} - {"(none)"})
+    if any(value(i) == "(none)" for i in ids):
+        keys.append("(none)")
+    pairs = []
+    for b in range(1, len(files)):
+        slices = {}
+        for key in keys:
+            sub = [i for i in ids if value(i) == key]
+            ya = indicator([read_files[0][i][0] for i in sub])
+            yb = indicator([read_files[b][i][0] for i in sub])
+            d = overall(ya, yb)
+            d["n"] = len(sub)
+            p, r, f, support = precision_recall_fscore_support(
+                ya, yb, average=None, zero_division=0, labels=list(range(len(LABELS))))
+            d["per_label"] = {l: {"precision": float(p[k]), "recall": float(r[k]), "f1": float(f[k]),
+                                  "support": int(support[k]), "predicted": int(yb[:, k].sum())}
+                              for k, l in enumerate(LABELS)}
+            slices[key] = d
+        pairs.append({"a": files[0], "b": files[b], "slices": slices})
+    support = {k: sum(1 for i in ids if value(i) == k) for k in keys}
+    return {"files": files, "by": f"meta.{field}", "support": support, "pairs": pairs}
+
+
+def mcnemar_cases():
+    from statsmodels.stats.contingency_tables import mcnemar
+    out = []
+    for b, c in [(0, 0), (0, 1), (1, 9), (7, 7), (12, 30), (40, 61), (150, 190), (480, 560),
+                 (900, 1100), (3000, 3100)]:
+        out.append({"b": b, "c": c, "p_value": float(mcnemar([[10, b], [c, 10]], exact=True).pvalue)})
+    return out
+
+
+def write_significance():
+    out = {
+        "_about": "written by scripts/compare_expectations.py (scipy, statsmodels, scikit-learn); "
+                  "checked by tests/compare_significance.rs",
+        "significance": significance_expect(SIG_FILES),
+        "identical": significance_expect([SIG_FILES[0], SIG_FILES[1], SIG_FILES[1]]),
+        "slices": slices_expect(SIG_FILES, "source"),
+        "mcnemar": mcnemar_cases(),
+    }
+    (DATA / "significance.json").write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
+    for r in out["significance"]["significance"]:
+        print(f"{r['system_a']:>15} {r['system_b']:>15} {r['metric']:28} diff {r['diff']:+.4f}"
+              f"  CI [{r['ci_low']:+.4f}, {r['ci_high']:+.4f}]  p {r['p_value']:.4g}")
+
+
 def main():
     if "--no-fixtures" not in sys.argv:
         make_fixtures()
+        make_significance_fixtures()
+    write_significance()
     out = {"_about": "written by scripts/compare_expectations.py; checked by tests/compare.rs to 1e-9",
            "cases": {name: {"files": files, "expected": expect(files)} for name, files in CASES.items()}}
     (DATA / "expected.json").write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")

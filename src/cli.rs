@@ -75,6 +75,11 @@ pub struct ModelArgs {
     pub threads: Option<usize>,
     #[command(flatten)]
     pub translate: crate::translate::TranslateOptions,
+    /// For each label a record carries, add the paragraph's sentence that scores highest for
+    /// it: `"evidence": {"<label>": {"start", "end", "text", "score"}}` (code-point offsets
+    /// into `text`). Costs a pass over the sentences of labelled paragraphs only.
+    #[arg(long)]
+    pub evidence: bool,
 }
 
 impl ModelArgs {

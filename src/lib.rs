@@ -11,6 +11,7 @@ pub mod classify;
 pub mod cli;
 pub mod compare;
 pub mod corpus;
+pub mod evidence;
 pub mod ingest;
 pub mod labels;
 pub mod language;

@@ -55,6 +55,7 @@ pub fn base_record(input: &Input, strategy: &str, model: &str) -> Record {
         model: model.into(),
         translation: None,
         meta: input.meta.clone(),
+        evidence: None,
         error: input.error.clone(),
     }
 }
@@ -116,7 +117,16 @@ pub fn detect_document_with(
     (records, weights)
 }
 
+/// Pipeline settings beyond the models.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PipelineOptions {
+    /// Find each carried label's evidence sentence (costs a pass over the sentences of
+    /// labelled multi-sentence paragraphs).
+    pub evidence: bool,
+}
+
 pub struct Pipeline {
+    options: PipelineOptions,
     langid: LanguageIdentifier,
     language: LanguageOptions,
     doc_memory: Option<DocLanguageMemory>,
@@ -153,6 +163,7 @@ impl Pipeline {
         let langid = LanguageIdentifier::new();
         langid.warm_up();
         Ok(Pipeline {
+            options: PipelineOptions::default(),
             langid,
             language: LanguageOptions::default(),
             doc_memory: None,
@@ -208,6 +219,10 @@ impl Pipeline {
         self.strategy
     }
 
+    pub fn set_options(&mut self, options: PipelineOptions) {
+        self.options = options;
+    }
+
     /// Processes documents into records, one per input, in input order.
     pub fn process(&mut self, docs: &[Document]) -> Vec<Record> {
         let model = self.model_id();
@@ -232,6 +247,9 @@ impl Pipeline {
             self.translate(&mut records);
         }
         self.classify(&mut records);
+        if self.options.evidence {
+            self.evidence(&mut records);
+        }
         records
     }
 
@@ -331,5 +349,94 @@ impl Pipeline {
                 }
             }
         }
+    }
+
+    /// Fills `evidence` for labelled records: one sentence per carried label, scored like the
+    /// paragraph (translated first under the translate strategy). Records whose sentences
+    /// cannot be represented keep their labels and get no evidence (with a warning).
+    fn evidence(&mut self, records: &mut [Record]) {
+        use crate::evidence::{needs_scoring, pick, sentences};
+        let labelled: Vec<usize> = (0..records.len())
+            .filter(|&i| records[i].error.is_none() && !records[i].labels.is_empty())
+            .collect();
+        // Sentences of each labelled record; single-sentence paragraphs are their own evidence.
+        let mut pending: Vec<(usize, Vec<crate::evidence::Sentence>)> = Vec::new();
+        for &i in &labelled {
+            let split = sentences(&records[i].text);
+            if needs_scoring(&split) {
+                pending.push((i, split));
+            } else {
+                let r = &mut records[i];
+                r.evidence = Some(pick(&r.text, &split, &[r.scores.clone()], &r.labels));
+            }
+        }
+        // What the encoder reads for each pending sentence (translated under `translate`).
+        let mut inputs: Vec<(usize, Vec<crate::evidence::Sentence>, Vec<String>)> = Vec::new();
+        for (i, split) in pending {
+            let texts: Vec<&str> = split.iter().map(|s| s.text(&records[i].text)).collect();
+            match self.sentence_inputs(&records[i].lang, &texts) {
+                Ok(t) => inputs.push((i, split, t)),
+                Err(e) => self.no_evidence(&records[i].id, &e),
+            }
+        }
+        // One encoder pass over every sentence, in full batches across paragraphs.
+        let flat: Vec<&str> = inputs
+            .iter()
+            .flat_map(|(_, _, t)| t.iter().map(String::as_str))
+            .collect();
+        let mut scores: Vec<crate::record::Scores> = Vec::with_capacity(flat.len());
+        let mut failed: Option<anyhow::Error> = None;
+        for chunk in flat.chunks(self.batch_size) {
+            match self.encoder.embed(chunk) {
+                Ok(vs) => scores.extend(vs.iter().map(|v| self.heads.predict(v).0)),
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        if let Some(e) = failed {
+            // Retry paragraph by paragraph so one bad sentence costs only its paragraph.
+            tracing::debug!("evidence batch failed ({e:#}); retrying per paragraph");
+            for (i, split, texts) in inputs {
+                let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+                match self.encoder.embed(&refs) {
+                    Ok(vs) => {
+                        let sc: Vec<_> = vs.iter().map(|v| self.heads.predict(v).0).collect();
+                        let r = &mut records[i];
+                        r.evidence = Some(pick(&r.text, &split, &sc, &r.labels));
+                    }
+                    Err(e) => self.no_evidence(&records[i].id, &e),
+                }
+            }
+            return;
+        }
+        let mut at = 0;
+        for (i, split, _) in inputs {
+            let sc = &scores[at..at + split.len()];
+            at += split.len();
+            let r = &mut records[i];
+            r.evidence = Some(pick(&r.text, &split, sc, &r.labels));
+        }
+    }
+
+    fn no_evidence(&mut self, id: &str, e: &anyhow::Error) {
+        tracing::debug!("no evidence for {id}: {e:#}");
+        if self.warned.insert("evidence".into()) {
+            eprintln!("veille: warning: no evidence for {id} (its labels stand): {e:#}");
+        }
+    }
+
+    /// The texts the encoder reads for sentences in language `lang`: the sentences, or their
+    /// English translation under the translate strategy.
+    fn sentence_inputs(&mut self, lang: &str, texts: &[&str]) -> anyhow::Result<Vec<String>> {
+        if self.strategy == Strategy::Translate && lang != "en" {
+            let t = self
+                .translator
+                .as_mut()
+                .ok_or_else(|| anyhow::anyhow!("no translation model for {lang}"))?;
+            return Ok(t.translate(lang, texts)?);
+        }
+        Ok(texts.iter().map(|t| t.to_string()).collect())
     }
 }

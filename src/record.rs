@@ -35,6 +35,9 @@ pub struct Record {
     pub translation: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub meta: Option<serde_json::Value>,
+    /// With `--evidence`: per carried label, the paragraph's sentence that scores highest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<crate::evidence::EvidenceMap>,
     pub error: Option<String>,
 }
 

@@ -93,13 +93,17 @@ pub fn load_pipeline(model: &ModelArgs) -> Result<Pipeline> {
         }
         Strategy::Embed => None,
     };
-    Pipeline::new(
+    let mut pipeline = Pipeline::new(
         model.strategy,
         Box::new(encoder),
         heads,
         translator,
         model.batch_size,
-    )
+    )?;
+    pipeline.set_options(crate::pipeline::PipelineOptions {
+        evidence: model.evidence,
+    });
+    Ok(pipeline)
 }
 
 pub fn ingest_options(input: &InputArgs) -> IngestOptions {

@@ -9,7 +9,7 @@
 use crate::labels::Label;
 use anyhow::{Context, Result};
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
 
 /// A label set: bit `i` is `Label::ALL[i]`.
@@ -68,6 +68,13 @@ pub struct Item {
     pub error: Option<String>,
     /// 1-based line (JSONL, TSV) or task number (Label Studio).
     pub line: usize,
+    /// The document (`doc` of veille records and gold JSONL, `data.doc` in Label Studio).
+    pub doc: Option<String>,
+    /// Scalar fields to slice on (`--by meta.FIELD`): the record's `meta` object over its
+    /// other top-level fields (Label Studio: `data`).
+    pub fields: Map<String, Value>,
+    /// Evidence sentences (`veille classify --evidence`), as (label, sentence).
+    pub evidence: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -164,6 +171,42 @@ pub fn detect(content: &str) -> Option<LabelFormat> {
         return Some(LabelFormat::Tsv);
     }
     None
+}
+
+/// A veille record's `evidence` object as (label, sentence) pairs.
+fn record_evidence(v: Option<&Value>) -> Vec<(String, String)> {
+    v.and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .filter_map(|(label, e)| {
+            let text = e.get("text").and_then(Value::as_str)?;
+            Some((label.clone(), text.to_string()))
+        })
+        .collect()
+}
+
+/// The scalar fields of a record to slice on: top-level ones, then those of its `meta`
+/// object (which win), so gold JSONL (`"source": ..` at the top) and veille records
+/// (`"meta": {"source": ..}`) slice the same way.
+fn slice_fields(v: &Value) -> Map<String, Value> {
+    let mut out = Map::new();
+    let Some(obj) = v.as_object() else {
+        return out;
+    };
+    let scalar = |x: &Value| matches!(x, Value::String(_) | Value::Number(_) | Value::Bool(_));
+    for (k, x) in obj {
+        if scalar(x) {
+            out.insert(k.clone(), x.clone());
+        }
+    }
+    if let Some(meta) = obj.get("meta").and_then(Value::as_object) {
+        for (k, x) in meta {
+            if scalar(x) {
+                out.insert(k.clone(), x.clone());
+            }
+        }
+    }
+    out
 }
 
 struct Reader {
@@ -330,6 +373,9 @@ impl Reader {
                 text,
                 error,
                 line,
+                doc: str_field(v.get("doc")),
+                fields: slice_fields(&v),
+                evidence: record_evidence(v.get("evidence")),
             });
         }
     }
@@ -364,6 +410,9 @@ impl Reader {
                 text: None,
                 error: None,
                 line,
+                doc: None,
+                fields: Map::new(),
+                evidence: Vec::new(),
             });
         }
     }
@@ -393,6 +442,8 @@ impl Reader {
             };
             let lang = str_field(data.and_then(|d| d.get("lang")));
             let text = str_field(data.and_then(|d| d.get("text")));
+            let doc = str_field(data.and_then(|d| d.get("doc")));
+            let fields = data.map(slice_fields).unwrap_or_default();
             if let Some(error) = str_field(data.and_then(|d| d.get("error"))) {
                 self.push(Item {
                     id,
@@ -401,6 +452,9 @@ impl Reader {
                     text,
                     error: Some(error),
                     line,
+                    doc,
+                    fields,
+                    evidence: Vec::new(),
                 });
                 continue;
             }
@@ -431,14 +485,24 @@ impl Reader {
                 continue;
             };
             let mut names: Vec<String> = Vec::new();
+            let mut evidence = Vec::new();
             for r in chosen
                 .get("result")
                 .and_then(Value::as_array)
                 .into_iter()
                 .flatten()
             {
-                let choices = r
-                    .get("value")
+                let value = r.get("value");
+                if let (Some(label), Some(text)) = (
+                    value
+                        .and_then(|v| v.get("labels"))
+                        .and_then(|l| l.get(0))
+                        .and_then(Value::as_str),
+                    value.and_then(|v| v.get("text")).and_then(Value::as_str),
+                ) {
+                    evidence.push((label.to_string(), text.to_string()));
+                }
+                let choices = value
                     .and_then(|v| v.get("choices"))
                     .and_then(Value::as_array);
                 names.extend(
@@ -457,6 +521,9 @@ impl Reader {
                 text,
                 error: None,
                 line,
+                doc,
+                fields,
+                evidence,
             });
         }
         Ok(())

@@ -1,6 +1,8 @@
 //! `--format html`: one self-contained page (inline CSS and SVG, no script, no network) with
 //! per-label F1 bars, agreement bars (Cohen's kappa, Krippendorff's alpha, Fleiss' kappa),
-//! confusion heat maps, the tables of the text report and the disagreements.
+//! confusion heat maps, the tables of the text report, the significance and slice sections
+//! ([`super::sections`]) and the disagreements, with the evidence sentences the files give
+//! for their labels.
 
 use super::report::{letter, PairReport, Report};
 use std::fmt::Write as _;
@@ -11,7 +13,7 @@ const PALETTE: [&str; 6] = [
 ];
 const ALL_FILES: &str = "#475569";
 
-fn esc(s: &str) -> String {
+pub(super) fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -40,11 +42,11 @@ th,td{border:1px solid #e2e8f0;padding:4px 8px;text-align:right}th{background:#f
 td.l,th.l{text-align:left}td.t{text-align:left;color:#475569;max-width:420px}
 .charts{display:flex;flex-wrap:wrap;gap:16px}.chart{background:#fff;border:1px solid #e2e8f0;border-radius:8px;padding:8px}
 .legend{font-size:12px;color:#475569}.legend i{display:inline-block;width:10px;height:10px;margin:0 4px 0 12px;border-radius:2px}
-.note{color:#64748b;font-size:12px}.issues{font-family:ui-monospace,monospace;font-size:12px;color:#7c2d12}
+.note{color:#64748b;font-size:12px}.ev{font-size:12px;margin-top:3px;color:#334155}.ev mark{background:#fef3c7}.issues{font-family:ui-monospace,monospace;font-size:12px;color:#7c2d12}
 "#;
 
 /// Horizontal grouped bars: one group per label, one bar per series, on [lo, 1].
-fn bars(
+pub(super) fn bars(
     title: &str,
     labels: &[String],
     series: &[(String, &str, Vec<Option<f64>>)],
@@ -135,7 +137,7 @@ fn bars(
     s
 }
 
-fn legend(series: &[(String, &str)]) -> String {
+pub(super) fn legend(series: &[(String, &str)]) -> String {
     let mut s = String::from(r#"<div class="legend">"#);
     for (name, colour) in series {
         let _ = write!(s, r#"<i style="background:{colour}"></i>{}"#, esc(name));
@@ -452,6 +454,7 @@ pub fn render(r: &Report, max_disagreements: usize) -> String {
         out.push_str("</table>");
     }
 
+    super::sections::html(r, &mut out);
     let _ = write!(out, "<h2>Disagreements</h2><p class=\"note\">{} records differ; showing {}, most labels differing first.</p>", r.disagreements.len(), r.disagreements.len().min(max_disagreements));
     if !r.disagreements.is_empty() && max_disagreements > 0 {
         out.push_str("<table><tr><th class=\"l\">id</th>");
@@ -474,9 +477,19 @@ pub fn render(r: &Report, max_disagreements: usize) -> String {
             }
             let _ = write!(
                 out,
-                "<td class=\"t\">{}</td></tr>",
+                "<td class=\"t\">{}",
                 esc(d.text.as_deref().unwrap_or(""))
             );
+            for e in &d.evidence {
+                let _ = write!(
+                    out,
+                    "<div class=\"ev\"><b>{}</b> {}: <mark>{}</mark></div>",
+                    letter(e.file),
+                    esc(&e.label),
+                    esc(&e.text)
+                );
+            }
+            out.push_str("</td></tr>");
         }
         out.push_str("</table>");
     }

@@ -13,11 +13,17 @@ pub mod formats;
 pub mod html;
 pub mod metrics;
 pub mod report;
+pub mod sections;
+pub mod significance;
+pub mod slices;
 
 use crate::labels::Label;
 use anyhow::{bail, Context, Result};
 use formats::{label_bit, LabelFormat, LabelSet, LabelledFile};
-use report::{Disagreement, FileSummary, Keyed, LabelStats, LangStats, OnlyIn, PairReport, Report};
+use report::{
+    Disagreement, EvidenceNote, FileSummary, Keyed, LabelStats, LangStats, OnlyIn, PairReport,
+    Report,
+};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 
@@ -74,6 +80,29 @@ pub struct CompareArgs {
     /// Don't list file issues (unknown labels, duplicates, broken lines) on stderr.
     #[arg(short, long)]
     pub quiet: bool,
+    /// For every pair of systems (the files after the first, the reference): a paired
+    /// bootstrap 95% interval and an approximate-randomization p-value for the difference in
+    /// macro-F1, micro-F1 and each label's F1, and McNemar's exact test on exact match.
+    /// Needs a reference and at least two systems.
+    #[arg(long)]
+    pub significance: bool,
+    /// Bootstrap resamples and randomization rounds for --significance.
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    pub resamples: usize,
+    /// Seed of the resampling (the same seed gives the same intervals and p-values).
+    #[arg(long, default_value_t = 1, value_name = "S")]
+    pub seed: u64,
+    /// Every metric per slice: lang, doc, or meta.FIELD (e.g. meta.source, meta.month; the
+    /// record's `meta` field, or a top-level field of gold JSONL).
+    #[arg(long, value_name = "SLICE")]
+    pub by: Option<slices::SliceBy>,
+}
+
+/// What to compute beyond the always-on figures.
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    pub significance: Option<significance::SignificanceOptions>,
+    pub by: Option<slices::SliceBy>,
 }
 
 pub fn run(args: &CompareArgs) -> Result<i32> {
@@ -146,11 +175,29 @@ pub fn analyse(args: &CompareArgs) -> Result<Report> {
         .into_iter()
         .filter(|l| bits.contains(&label_bit(*l)))
         .collect();
-    build(&files, &labels)
+    if args.significance && files.len() < 3 {
+        bail!(
+            "--significance compares systems with each other: give the reference and at least two systems (REF A B), got {} files",
+            files.len()
+        );
+    }
+    if args.significance && args.resamples == 0 {
+        bail!("--resamples must be at least 1");
+    }
+    let opts = BuildOptions {
+        significance: args
+            .significance
+            .then_some(significance::SignificanceOptions {
+                resamples: args.resamples,
+                seed: args.seed,
+            }),
+        by: args.by.clone(),
+    };
+    build(&files, &labels, &opts)
 }
 
 /// Joins `files` on id and computes every number over `labels`.
-pub fn build(files: &[LabelledFile], labels: &[Label]) -> Result<Report> {
+pub fn build(files: &[LabelledFile], labels: &[Label], opts: &BuildOptions) -> Result<Report> {
     let bits: Vec<LabelSet> = labels.iter().map(|&l| label_bit(l)).collect();
     let mask: LabelSet = bits.iter().fold(0, |a, b| a | b);
     let maps: Vec<HashMap<&str, &formats::Item>> = files
@@ -254,6 +301,20 @@ pub fn build(files: &[LabelledFile], labels: &[Label]) -> Result<Report> {
             labels: row.iter().map(|&s| formats::set_names(s)).collect(),
             distance,
             sets: row,
+            evidence: maps
+                .iter()
+                .enumerate()
+                .flat_map(|(c, m)| {
+                    m[id]
+                        .evidence
+                        .iter()
+                        .map(move |(label, text)| EvidenceNote {
+                            file: c,
+                            label: label.clone(),
+                            text: text.clone(),
+                        })
+                })
+                .collect(),
         });
     }
     disagreements.sort_by(|a, b| {
@@ -261,6 +322,29 @@ pub fn build(files: &[LabelledFile], labels: &[Label]) -> Result<Report> {
             .cmp(&a.distance)
             .then_with(|| a.sets.cmp(&b.sets))
             .then(a.id.cmp(&b.id))
+    });
+
+    let names: Vec<String> = files.iter().map(LabelledFile::display).collect();
+    let (significance, significance_settings) = match opts.significance {
+        Some(o) => {
+            let systems: Vec<(String, Vec<LabelSet>)> = names[1..]
+                .iter()
+                .cloned()
+                .zip(sets[1..].iter().cloned())
+                .collect();
+            (
+                Some(significance::compare(&sets[0], &systems, labels, &bits, o)),
+                Some(significance::SignificanceSettings::new(o, joined.len())),
+            )
+        }
+        None => (None, None),
+    };
+    let slices = opts.by.as_ref().map(|by| {
+        let values: Vec<Option<String>> = joined
+            .iter()
+            .map(|id| maps.iter().find_map(|m| by.value(m[id])))
+            .collect();
+        slices::build(by, &values, &sets, &names, labels, &bits)
     });
 
     let first = &pairs[0];
@@ -284,6 +368,9 @@ pub fn build(files: &[LabelledFile], labels: &[Label]) -> Result<Report> {
             .iter()
             .flat_map(|f| f.issues.iter().cloned())
             .collect(),
+        significance,
+        significance_settings,
+        slices,
     })
 }
 

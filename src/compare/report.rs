@@ -3,6 +3,8 @@
 
 use super::formats::{Issue, LabelSet};
 use super::metrics::{Confusion, Overall};
+use super::significance::{Comparison, SignificanceSettings};
+use super::slices::Slices;
 use anyhow::Result;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use std::fmt::Write as _;
@@ -108,8 +110,20 @@ pub struct Disagreement {
     pub labels: Vec<Vec<&'static str>>,
     /// Labels differing from the reference, summed over the other files.
     pub distance: u32,
+    /// Evidence sentences the files give for their labels (`classify --evidence`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<EvidenceNote>,
     #[serde(skip)]
     pub sets: Vec<LabelSet>,
+}
+
+/// One file's evidence sentence for one of its labels.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EvidenceNote {
+    /// The file's position (0 = the reference).
+    pub file: usize,
+    pub label: String,
+    pub text: String,
 }
 
 /// Everything `veille compare` reports. The top level describes the first pair (reference
@@ -140,9 +154,17 @@ pub struct Report {
     pub pairs: Vec<PairReport>,
     pub disagreements: Vec<Disagreement>,
     pub issues: Vec<Issue>,
+    /// With `--significance`: every pair of systems (files after the reference), every metric.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub significance: Option<Vec<Comparison>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub significance_settings: Option<SignificanceSettings>,
+    /// With `--by`: every metric per slice.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slices: Option<Slices>,
 }
 
-fn num(x: f64) -> String {
+pub(super) fn num(x: f64) -> String {
     format!("{x:.3}")
 }
 
@@ -213,7 +235,7 @@ const LABEL_HEADER: [&str; 12] = [
 ];
 
 /// Columns before `left` are left-aligned, the others right-aligned.
-fn aligned(out: &mut String, header: &[&str], rows: &[Vec<String>], left: usize) {
+pub(super) fn aligned(out: &mut String, header: &[&str], rows: &[Vec<String>], left: usize) {
     let mut w: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for r in rows {
         for (i, c) in r.iter().enumerate() {
@@ -245,7 +267,7 @@ fn aligned(out: &mut String, header: &[&str], rows: &[Vec<String>], left: usize)
     }
 }
 
-fn md_table(out: &mut String, header: &[&str], rows: &[Vec<String>]) {
+pub(super) fn md_table(out: &mut String, header: &[&str], rows: &[Vec<String>]) {
     let esc = |s: &str| s.replace('|', "\\|");
     let _ = writeln!(out, "| {} |", header.join(" | "));
     let _ = writeln!(
@@ -391,6 +413,7 @@ pub fn table(r: &Report, max_disagreements: usize) -> String {
             opt(r.krippendorff_alpha_masi)
         );
     }
+    super::sections::table(r, &mut out);
     if !r.disagreements.is_empty() {
         let shown = r.disagreements.len().min(max_disagreements);
         let _ = writeln!(
@@ -449,6 +472,7 @@ pub fn markdown(r: &Report, max_disagreements: usize) -> String {
             opt(r.krippendorff_alpha_masi)
         );
     }
+    super::sections::markdown(r, &mut out);
     if !r.disagreements.is_empty() {
         let shown = r.disagreements.len().min(max_disagreements);
         let _ = writeln!(
@@ -533,6 +557,7 @@ pub fn csv(r: &Report) -> Result<String> {
             }
         }
     }
+    super::sections::csv_rows(r, &mut w)?;
     let all = "*";
     let mut row = |scope: &str, key: &str, metric: &str, value: String| {
         w.write_record([

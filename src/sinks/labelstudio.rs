@@ -1,5 +1,8 @@
 //! Label Studio sink: one JSON array of tasks with pre-annotations ("predictions") that Label
-//! Studio imports as is, for a labelling config such as
+//! Studio imports as is. The labelling config must name its tags as the predictions do
+//! (`Choices name="label" toName="text"`, and `Labels name="evidence"` for evidence spans):
+//! Label Studio imports predictions for other names without complaint and never shows them.
+//! The configs are in `docs/label-studio.md`; the one for labels only is
 //!
 //! ```xml
 //! <View>
@@ -11,13 +14,18 @@
 //! </View>
 //! ```
 //!
-//! Each task is `{"data": {"id", "text", "lang", ...}, "predictions": [{"model_version",
-//! "score", "result": [{"from_name": "label", "to_name": "text", "type": "choices", "value":
-//! {"choices": [..]}, "score"}]}]}`. The result's `score` is the lowest probability among its
-//! chosen labels; the prediction's overall `score` is the mean, over the four labels, of the
-//! probability of the decision taken (p for a chosen label, 1 - p otherwise). A record with no
-//! label gets a prediction with an empty result; an error record gets no prediction and
-//! carries its error in `data.error`. `veille compare` reads these files back.
+//! Each task is `{"data": {"id", "text", "lang", "lang_confidence", "doc", "para", <meta
+//! fields>}, "predictions": [{"model_version", "score", "result": [{"from_name": "label",
+//! "to_name": "text", "type": "choices", "value": {"choices": [..]}, "score"}, <evidence
+//! spans>]}]}`. The input's `meta` fields become `data` fields (annotators filter on them); one
+//! that would shadow a field of veille's own is written as `meta_<name>`. With `--evidence`,
+//! each label's evidence sentence is a `labels` span (`from_name` "evidence", `value`: start,
+//! end, text, labels) that Label Studio highlights. The result's `score` is the lowest
+//! probability among its chosen labels; the prediction's overall `score` is the mean, over the
+//! four labels, of the probability of the decision taken (p for a chosen label, 1 - p
+//! otherwise). A record with no label gets a prediction with an empty result; an error record
+//! gets no prediction and carries its error in `data.error`. `veille compare` reads these
+//! files back.
 
 use super::Sink;
 use crate::labels::Label;
@@ -29,6 +37,20 @@ use std::io::{BufWriter, Write};
 /// The control and object tag names the predictions refer to.
 pub const FROM_NAME: &str = "label";
 pub const TO_NAME: &str = "text";
+/// The `Labels` tag the evidence spans refer to.
+pub const EVIDENCE_FROM_NAME: &str = "evidence";
+
+/// `data` fields veille writes itself; a `meta` field of the same name gets a `meta_` prefix.
+const OWN_FIELDS: [&str; 8] = [
+    "id",
+    "text",
+    "lang",
+    "lang_confidence",
+    "doc",
+    "para",
+    "translation",
+    "error",
+];
 
 pub struct LabelStudioSink<W: Write> {
     out: BufWriter<W>,
@@ -66,10 +88,21 @@ pub fn task(r: &Record) -> Value {
     data.insert("id".into(), json!(r.id));
     data.insert("text".into(), json!(r.text));
     data.insert("lang".into(), json!(r.lang));
+    data.insert("lang_confidence".into(), json!(round4(r.lang_confidence)));
     data.insert("doc".into(), json!(r.doc));
     data.insert("para".into(), json!(r.para));
     if let Some(t) = &r.translation {
         data.insert("translation".into(), json!(t));
+    }
+    if let Some(Value::Object(meta)) = &r.meta {
+        for (k, v) in meta {
+            let key = if OWN_FIELDS.contains(&k.as_str()) || data.contains_key(k) {
+                format!("meta_{k}")
+            } else {
+                k.clone()
+            };
+            data.insert(key, v.clone());
+        }
     }
     if let Some(e) = &r.error {
         data.insert("error".into(), json!(e));
@@ -110,6 +143,21 @@ pub fn task(r: &Record) -> Value {
             item["score"] = json!(round4(s));
         }
         result.push(item);
+    }
+    for (label, ev) in r.evidence.iter().flatten() {
+        result.push(json!({
+            "id": format!("evidence-{}", label.as_str()),
+            "from_name": EVIDENCE_FROM_NAME,
+            "to_name": TO_NAME,
+            "type": "labels",
+            "value": {
+                "start": ev.start,
+                "end": ev.end,
+                "text": ev.text,
+                "labels": [label.as_str()],
+            },
+            "score": round4(ev.score as f64),
+        }));
     }
     let mut prediction = json!({ "model_version": model_version(r), "result": result });
     if let Some(s) = overall {
