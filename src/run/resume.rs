@@ -120,11 +120,8 @@ fn read_csv(bytes: &[u8]) -> Result<Existing> {
     let mut start = 0u64;
     let mut first = true;
     loop {
-        let ok = match reader.read_byte_record(&mut row) {
-            Ok(more) => more,
-            Err(_) => false,
-        };
-        if !ok {
+        // A parse error can only come from the torn end: stop there.
+        if !reader.read_byte_record(&mut row).unwrap_or(false) {
             break;
         }
         let end = reader.position().byte();
@@ -156,7 +153,7 @@ fn read_csv(bytes: &[u8]) -> Result<Existing> {
 fn rewrite(row: &csv::ByteRecord) -> Result<Vec<u8>> {
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_byte_record(row)?;
-    Ok(w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?)
+    w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 /// Cuts `path` to its first `len` bytes (dropping a torn record).
