@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 mkdir -p out
 set +e
-target/debug/veille classify corpora/sample -o out/sample.jsonl
+target/debug/veille classify corpora/sample -o out/sample.jsonl --force
 code=$?
 set -e
 python3 - <<'PY' 2>/dev/null || true

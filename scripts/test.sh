@@ -14,5 +14,7 @@ if ! command -v chromium >/dev/null 2>&1; then
     echo "[test] chromium is missing (apt-get install chromium); the HTML rendering test will fail" >&2
   fi
 fi
+# Java and PySpark for tests/spark.rs (which says SKIPPED without them).
+scripts/setup-spark.sh || echo "[test] Spark set-up failed; tests/spark.rs will skip" >&2
 cargo fmt --check
 cargo test -- --test-threads=2

@@ -4,6 +4,7 @@
 use crate::ingest::InputFormat;
 use crate::pipeline::Strategy;
 use crate::sinks::OutputFormat;
+use crate::stream::{StreamFormat, StreamInput};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -43,6 +44,10 @@ pub struct InputArgs {
     /// detected, and records say `"lang_source": "forced"`.
     #[arg(long, value_enum, value_name = "LANG")]
     pub lang: Option<crate::language::ForcedLang>,
+    /// Only the documents whose id hashes to shard K of N (0 <= K < N; stable across runs
+    /// and machines): run `--shard 0/4` ... `--shard 3/4` on four machines.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<crate::run::shard::Shard>,
 }
 
 #[derive(Debug, clap::Args, Clone)]
@@ -53,6 +58,17 @@ pub struct OutputArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Jsonl)]
     pub format: OutputFormat,
+    /// Continue an interrupted run: keep the records FILE holds (dropping a torn last one),
+    /// skip their ids and append the rest (jsonl, csv, doccano; same models and settings).
+    #[arg(long, requires = "output")]
+    pub resume: bool,
+    /// Overwrite FILE if it exists.
+    #[arg(long, conflicts_with = "resume")]
+    pub force: bool,
+    /// CSV: write text cells as they are, without the apostrophe that stops a spreadsheet
+    /// reading a cell that starts with = + - @ (or a tab or carriage return) as a formula.
+    #[arg(long)]
+    pub csv_raw: bool,
 }
 
 #[derive(Debug, clap::Args, Clone)]
@@ -74,7 +90,7 @@ pub struct ModelArgs {
     #[arg(long)]
     pub threads: Option<usize>,
     #[command(flatten)]
-    pub translate: crate::translate::TranslateOptions,
+    pub translate: TranslateArgs,
     /// For each label a record carries, add the paragraph's sentence that scores highest for
     /// it: `"evidence": {"<label>": {"start", "end", "text", "score"}}` (code-point offsets
     /// into `text`). Costs a pass over the sentences of labelled paragraphs only.
@@ -94,7 +110,7 @@ impl ModelArgs {
 pub enum Command {
     /// Label each paragraph: one JSON record per paragraph, in input order.
     #[command(
-        after_help = "Examples:\n  veille classify corpora/sample -o out/sample.jsonl\n  veille classify article.txt --format csv\n  cat feed.jsonl | veille classify --strategy translate\n\nExit status: 0 all records fine, 1 some error records, 2 usage or configuration error."
+        after_help = "Examples:\n  veille classify corpora/sample -o out/sample.jsonl\n  veille classify article.txt --format csv\n  veille classify corpus/ -o out.jsonl --resume        # after an interrupted run\n  veille classify corpus/ --shard 0/4 -o part0.parquet --format parquet\n  cat feed.jsonl | veille classify --strategy translate\n\nExit status: 0 all records fine, 1 some error records, 2 usage or configuration error."
     )]
     Classify {
         #[command(flatten)]
@@ -109,7 +125,7 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  tail -f feed.jsonl | veille stream | jq -c '{id, labels}'\n  veille stream --input text --max-batch 8 --max-wait-ms 20 < paragraphs.txt\n\nOrdering, backpressure and signals: docs/stream.md.\nExit status: 0 all records fine, 1 some error records, 2 usage or configuration error."
     )]
-    Stream(crate::stream::StreamArgs),
+    Stream(StreamArgs),
     /// Detect the language of each paragraph (sv, en, fr or und).
     #[command(
         after_help = "Examples:\n  veille detect corpora/sample\n  veille detect corpora/langid --report   # accuracy against the records' gold \"lang\""
@@ -184,7 +200,7 @@ pub enum ModelsCommand {
         out: PathBuf,
     },
     #[command(flatten)]
-    Translation(crate::translate::TranslationModelsCommand),
+    Translation(TranslationModelsCommand),
 }
 
 #[derive(Debug, clap::Args)]
@@ -260,4 +276,121 @@ pub struct EvalArgs {
     pub format: String,
     #[command(flatten)]
     pub model: ModelArgs,
+}
+
+/// `veille stream` flags (see docs/stream.md).
+#[derive(Debug, Clone, clap::Args)]
+pub struct StreamArgs {
+    /// How to read stdin.
+    #[arg(long, value_enum, default_value_t = StreamInput::Jsonl)]
+    pub input: StreamInput,
+    /// Output format (stdout).
+    #[arg(long, value_enum, default_value_t = StreamFormat::Jsonl)]
+    pub format: StreamFormat,
+    /// Send a micro-batch to the model once it holds this many records.
+    #[arg(long, default_value_t = 32, value_name = "N")]
+    pub max_batch: usize,
+    /// ... or once its first record has waited this long (milliseconds).
+    #[arg(long, default_value_t = 50, value_name = "MS")]
+    pub max_wait_ms: u64,
+    /// Write records that fail before the model (bad lines) at once, ahead of the batch
+    /// in flight; records the model sees stay in input order.
+    #[arg(long)]
+    pub unordered: bool,
+    /// Paragraphs longer than this many characters become error records (lines longer than
+    /// 6 bytes per character plus 64 KiB are not even kept in memory).
+    #[arg(long, default_value_t = crate::ingest::DEFAULT_MAX_CHARS)]
+    pub max_chars: usize,
+    /// Every line is in this language (a feed known to be monolingual): nothing is
+    /// detected, and records say `"lang_source": "forced"`.
+    #[arg(long, value_enum, value_name = "LANG")]
+    pub lang: Option<crate::language::ForcedLang>,
+    /// Remember the language of this many recent `doc` values across micro-batches, so a
+    /// document's later headings get its language (0: no memory).
+    #[arg(long, default_value_t = crate::stream::DEFAULT_DOC_MEMORY, value_name = "N")]
+    pub doc_memory: usize,
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+/// Translation flags shared by `classify --strategy translate` and `stream`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TranslateArgs {
+    /// Beam width for translation (1 = greedy).
+    #[arg(long, default_value_t = 1)]
+    pub beams: usize,
+    /// Maximum length in tokens of a translated piece; longer paragraphs are split into
+    /// sentences, translated in chunks of at most this many source tokens and rejoined.
+    #[arg(long, default_value_t = 256)]
+    pub max_length: usize,
+    /// Sentences (or short paragraphs) per translation batch.
+    #[arg(long, default_value_t = 8)]
+    pub translate_batch: usize,
+}
+
+/// `veille models add|fetch`: translation models the user supplies.
+#[derive(Debug, clap::Subcommand)]
+pub enum TranslationModelsCommand {
+    /// Install a Marian translation model folder (e.g. Helsinki-NLP opus-mt-sv-en) after
+    /// checking its files, shapes and vocabulary sizes.
+    #[command(
+        after_help = "Examples:\n  veille models add ~/Downloads/opus-mt-sv-en\n  veille models add ./marian-fr --lang fr --force\n\nSee docs/translate.md for the files a folder needs."
+    )]
+    Add {
+        /// The model folder: config.json, weights (.safetensors or .ot), source.spm,
+        /// target.spm, vocab.json.
+        path: PathBuf,
+        /// Source language it translates from (default: from the folder or config name).
+        #[arg(long)]
+        lang: Option<String>,
+        /// Models folder to install into (default: $VEILLE_MODELS, else the project's models/).
+        #[arg(long, value_name = "DIR")]
+        models: Option<PathBuf>,
+        /// Replace an installed model for the same language.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Download a Marian model from a Hugging Face-compatible endpoint, with resume and
+    /// sha256 checks.
+    #[command(
+        after_help = "Examples:\n  veille models fetch Helsinki-NLP/opus-mt-sv-en\n  veille models fetch Helsinki-NLP/opus-mt-fr-en --endpoint http://mirror.local:8080\n\nAn interrupted download resumes when the same command is run again."
+    )]
+    Fetch {
+        /// Repository name, e.g. Helsinki-NLP/opus-mt-sv-en.
+        name: String,
+        /// Base URL of the endpoint.
+        #[arg(long, default_value = "https://huggingface.co", env = "VEILLE_HUB_URL")]
+        endpoint: String,
+        /// Branch, tag or commit of the repository.
+        #[arg(long, default_value = "main")]
+        revision: String,
+        /// Source language (default: from the name, `opus-mt-<lang>-en`).
+        #[arg(long)]
+        lang: Option<String>,
+        /// Models folder to install into (default: $VEILLE_MODELS, else the project's models/).
+        #[arg(long, value_name = "DIR")]
+        models: Option<PathBuf>,
+        /// Replace an installed model for the same language.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Generate a tiny random Marian model (tests and benchmarks only).
+    #[command(hide = true)]
+    GenerateTinyMarian {
+        dir: PathBuf,
+        #[arg(long, default_value = "sv")]
+        lang: String,
+        #[arg(long, default_value_t = 7)]
+        seed: i64,
+    },
+}
+
+impl TranslateArgs {
+    pub fn options(&self) -> crate::translate::TranslateOptions {
+        crate::translate::TranslateOptions {
+            beams: self.beams,
+            max_length: self.max_length,
+            translate_batch: self.translate_batch,
+        }
+    }
 }

@@ -19,6 +19,7 @@ pub mod models;
 pub mod pipeline;
 pub mod record;
 pub mod represent;
+pub mod run;
 pub mod sinks;
 pub mod stream;
 pub mod translate;

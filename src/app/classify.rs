@@ -1,13 +1,19 @@
-//! `veille classify`: files (or stdin) through the pipeline into a sink.
+//! `veille classify`: files (or stdin) through the pipeline into the output, with
+//! `--resume`, `--shard`, the provenance manifest and progress (see [`crate::run`]).
 
-use super::{ingest_options, input_paths, progress, sink_for};
+use super::{batch_output, ingest_options, input_paths};
 use crate::cli::{InputArgs, ModelArgs, OutputArgs, EXIT_OK, EXIT_RECORD_ERRORS};
-use crate::ingest::{self, Document};
+use crate::ingest::Document;
 use crate::pipeline::Pipeline;
+use crate::run::manifest::Models;
+use crate::run::output::BatchOutput;
+use crate::run::progress::{self, Progress};
 use anyhow::Result;
 
 /// Documents are processed in groups of about this many paragraphs, so that the
 /// encoder sees full batches across short documents while memory stays bounded.
+/// Groups are formed over the whole input (shard) even when resuming, so a resumed run
+/// batches every paragraph exactly as an uninterrupted one does.
 const GROUP_PARAGRAPHS: usize = 256;
 
 pub fn run(input: &InputArgs, output: &OutputArgs, model: &ModelArgs) -> Result<i32> {
@@ -16,29 +22,44 @@ pub fn run(input: &InputArgs, output: &OutputArgs, model: &ModelArgs) -> Result<
         forced: input.lang,
         ..Default::default()
     });
+    let models = Models {
+        strategy: pipeline.strategy().as_str().to_string(),
+        model_id: pipeline.model_id(),
+        ..super::heads_hashes(model)?
+    };
     let opts = ingest_options(input);
     let paths = input_paths(input);
-    let mut sink = sink_for(output)?;
-    let bar = progress(paths.len() as u64, "files");
-    let mut counts = Counts::default();
+    let mut out = batch_output(input, output, &paths, models)?;
+    let docs = || crate::run::documents(&paths, &opts, input.shard);
+    // Counting reads the files twice: worth it only for a bar someone watches.
+    let total =
+        (progress::interactive() && !paths.iter().any(|p| p.as_os_str() == "-")).then(|| {
+            docs()
+                .flat_map(|d| d.inputs)
+                .filter(|i| !out.is_done(&i.id))
+                .count() as u64
+        });
+    let bar = Progress::new(total);
     let mut group: Vec<Document> = Vec::new();
-    for path in &paths {
-        for doc in ingest::read_path(path, &opts) {
-            group.push(doc);
-            if group.iter().map(|d| d.inputs.len()).sum::<usize>() >= GROUP_PARAGRAPHS {
-                write_group(&mut group, &mut pipeline, sink.as_mut(), &mut counts)?;
-            }
+    let mut size = 0;
+    for doc in docs() {
+        size += doc.inputs.len();
+        group.push(doc);
+        if size >= GROUP_PARAGRAPHS {
+            write_group(&group, &mut pipeline, &mut out, &bar)?;
+            group.clear();
+            size = 0;
         }
-        bar.inc(1);
     }
-    write_group(&mut group, &mut pipeline, sink.as_mut(), &mut counts)?;
-    sink.finish()?;
-    bar.finish_and_clear();
-    let Counts { total, errors } = counts;
-    tracing::info!("{total} records, {errors} errors");
+    write_group(&group, &mut pipeline, &mut out, &bar)?;
+    let (written, written_errors, resumed) = (out.written(), out.written_errors(), out.resumed());
+    let counts = out.finish()?;
+    bar.finish(written, written_errors, resumed);
+    let errors = counts.errors;
     if errors > 0 {
         eprintln!(
-            "veille: {errors} of {total} records are error records (see their \"error\" field)"
+            "veille: {errors} of {} records are error records (see their \"error\" field)",
+            counts.records
         );
     }
     Ok(if errors > 0 {
@@ -48,24 +69,23 @@ pub fn run(input: &InputArgs, output: &OutputArgs, model: &ModelArgs) -> Result<
     })
 }
 
-#[derive(Default)]
-struct Counts {
-    total: usize,
-    errors: usize,
-}
-
-/// Runs a group of documents through the pipeline and writes its records.
+/// Runs a group of documents through the pipeline and writes its records; a group the
+/// output already holds entirely (`--resume`) is skipped without running the model.
 fn write_group(
-    group: &mut Vec<Document>,
+    group: &[Document],
     pipeline: &mut Pipeline,
-    sink: &mut (dyn crate::sinks::Sink + Send),
-    counts: &mut Counts,
+    out: &mut BatchOutput,
+    bar: &Progress,
 ) -> Result<()> {
-    for r in pipeline.process(group) {
-        counts.errors += r.is_error() as usize;
-        counts.total += 1;
-        sink.write(&r)?;
+    let inputs = || group.iter().flat_map(|d| &d.inputs);
+    if inputs().all(|i| out.is_done(&i.id)) {
+        return Ok(());
     }
-    group.clear();
+    let before = out.written();
+    for r in pipeline.process(group) {
+        out.write(&r)?;
+    }
+    out.flush()?;
+    bar.inc(out.written() - before);
     Ok(())
 }

@@ -7,7 +7,9 @@ use crate::language::LanguageIdentifier;
 use crate::pipeline::detect_document_with;
 use crate::pipeline::{Pipeline, Strategy};
 use crate::represent::bert::{BertEncoder, EncoderOptions};
-use crate::sinks::{open_sink, Sink};
+use crate::run::manifest::{describe_inputs, Models};
+use crate::run::output::{BatchOutput, OutputOptions, Provenance};
+use crate::run::progress::Progress;
 use anyhow::{Context, Result};
 use std::io::IsTerminal;
 use std::path::Path;
@@ -31,6 +33,7 @@ pub fn init_logging(verbose: u8) {
 pub mod classify;
 pub mod eval;
 pub mod models;
+pub mod stream;
 pub mod train;
 
 pub fn run(cli: Cli) -> Result<i32> {
@@ -45,7 +48,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             output,
             report,
         } => detect(&input, &output, report),
-        Command::Stream(args) => crate::stream::run(&args),
+        Command::Stream(args) => stream::run(&args),
         Command::Compare(args) => crate::compare::run(&args),
         Command::Models(cmd) => models::run(&cmd),
         Command::Train(args) => train::run(&args),
@@ -89,7 +92,7 @@ pub fn load_pipeline(model: &ModelArgs) -> Result<Pipeline> {
     let encoder = load_encoder(model, &heads)?;
     let translator = match model.strategy {
         Strategy::Translate => {
-            crate::translate::installed_translator(&model.models_dir(), &model.translate)?
+            crate::translate::installed_translator(&model.models_dir(), &model.translate.options())?
         }
         Strategy::Embed => None,
     };
@@ -122,22 +125,52 @@ pub fn input_paths(input: &InputArgs) -> Vec<PathBuf> {
     }
 }
 
-/// Opens the sink named by the output flags (stdout by default).
-pub fn sink_for(output: &OutputArgs) -> Result<Box<dyn Sink + Send>> {
-    let out: Box<dyn std::io::Write + Send> = match &output.output {
-        Some(path) => {
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("cannot create {}", dir.display()))?;
-            }
-            Box::new(
-                std::fs::File::create(path)
-                    .with_context(|| format!("cannot write {}", path.display()))?,
-            )
-        }
-        None => Box::new(std::io::stdout()),
+/// The output named by the flags: stdout, or a file with its manifest (see [`crate::run`]).
+pub fn batch_output(
+    input: &InputArgs,
+    output: &OutputArgs,
+    paths: &[PathBuf],
+    models: Models,
+) -> Result<BatchOutput> {
+    let opts = OutputOptions {
+        path: output.output.clone(),
+        format: output.format,
+        csv_raw: output.csv_raw,
+        resume: output.resume,
+        force: output.force,
+        shard: input.shard.map(|s| s.to_string()),
     };
-    Ok(open_sink(output.format, out))
+    let provenance = Provenance {
+        command_line: std::env::args().collect(),
+        // Hashing every input is only worth it when there is a manifest to put it in.
+        inputs: if output.output.is_some() {
+            describe_inputs(paths)?
+        } else {
+            Vec::new()
+        },
+        models,
+    };
+    BatchOutput::open(&opts, provenance)
+}
+
+/// SHA-256 of the heads file and of the fine-tuned encoder layers it names.
+pub fn heads_hashes(model: &ModelArgs) -> Result<Models> {
+    let path = heads_path(model);
+    let hash = |p: &Path| {
+        crate::run::manifest::hash_file(p)
+            .map(|(_, h)| h)
+            .with_context(|| format!("cannot read {}", p.display()))
+    };
+    let heads = Heads::load(&path)?;
+    let delta = match &heads.encoder_delta {
+        Some(d) => Some(hash(&path.parent().unwrap_or(Path::new(".")).join(d))?),
+        None => None,
+    };
+    Ok(Models {
+        heads_sha256: Some(hash(&path)?),
+        encoder_delta_sha256: delta,
+        ..Default::default()
+    })
 }
 
 /// A progress bar on stderr when it is a terminal; hidden otherwise.
@@ -160,33 +193,41 @@ pub fn progress(total: u64, what: &str) -> indicatif::ProgressBar {
 fn detect(input: &InputArgs, output: &OutputArgs, report: bool) -> Result<i32> {
     let opts = ingest_options(input);
     let langid = LanguageIdentifier::new();
-    let mut sink = sink_for(output)?;
-    let mut errors = 0usize;
+    let paths = input_paths(input);
+    let models = Models {
+        strategy: "detect".into(),
+        model_id: crate::language::DETECTOR_ID.into(),
+        ..Default::default()
+    };
+    let mut out = batch_output(input, output, &paths, models)?;
+    let bar = Progress::new(None);
     let mut accuracy = crate::language::report::AccuracyReport::default();
-    for path in input_paths(input) {
-        for doc in ingest::read_path(&path, &opts) {
-            let (records, _) = detect_document_with(
-                &langid,
-                &doc,
-                "detect",
-                crate::language::DETECTOR_ID,
-                input.lang,
-                Default::default(),
-            );
-            for r in records {
-                errors += r.is_error() as usize;
-                if report {
-                    accuracy.add(&r);
-                }
-                sink.write(&r)?;
+    for doc in crate::run::documents(&paths, &opts, input.shard) {
+        let (records, _) = detect_document_with(
+            &langid,
+            &doc,
+            "detect",
+            crate::language::DETECTOR_ID,
+            input.lang,
+            Default::default(),
+        );
+        for r in records {
+            if report {
+                accuracy.add(&r);
             }
+            out.write(&r)?;
         }
+        bar.inc(doc.inputs.len());
     }
-    sink.finish()?;
+    let (written, written_errors, resumed) = (out.written(), out.written_errors(), out.resumed());
+    let counts = out.finish()?;
+    if output.output.is_some() {
+        bar.finish(written, written_errors, resumed);
+    }
     if report {
         eprint!("{}", accuracy.render());
     }
-    Ok(if errors > 0 {
+    Ok(if counts.errors > 0 {
         EXIT_RECORD_ERRORS
     } else {
         EXIT_OK

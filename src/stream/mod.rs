@@ -30,8 +30,8 @@ mod reader;
 mod worker;
 mod writer;
 
-use crate::cli::{ModelArgs, EXIT_OK, EXIT_RECORD_ERRORS};
 use crate::ingest::IngestOptions;
+use crate::pipeline::Pipeline;
 use anyhow::{bail, Context, Result};
 use tokio::sync::{mpsc, watch};
 
@@ -54,38 +54,19 @@ pub enum StreamFormat {
     Csv,
 }
 
-#[derive(Debug, Clone, clap::Args)]
-pub struct StreamArgs {
-    /// How to read stdin.
-    #[arg(long, value_enum, default_value_t = StreamInput::Jsonl)]
+/// What `veille stream` needs besides the pipeline (the command layer fills it from the flags).
+#[derive(Debug, Clone)]
+pub struct StreamOptions {
     pub input: StreamInput,
-    /// Output format (stdout).
-    #[arg(long, value_enum, default_value_t = StreamFormat::Jsonl)]
     pub format: StreamFormat,
-    /// Send a micro-batch to the model once it holds this many records.
-    #[arg(long, default_value_t = 32, value_name = "N")]
+    /// Send a micro-batch to the model once it holds this many records (at least 1) ...
     pub max_batch: usize,
-    /// ... or once its first record has waited this long (milliseconds).
-    #[arg(long, default_value_t = 50, value_name = "MS")]
-    pub max_wait_ms: u64,
-    /// Write records that fail before the model (bad lines) at once, ahead of the batch
-    /// in flight; records the model sees stay in input order.
-    #[arg(long)]
+    /// ... or once its first record has waited this long.
+    pub max_wait: std::time::Duration,
+    /// Write records that fail before the model at once, ahead of the batch in flight.
     pub unordered: bool,
-    /// Paragraphs longer than this many characters become error records (lines longer than
-    /// 6 bytes per character plus 64 KiB are not even kept in memory).
-    #[arg(long, default_value_t = crate::ingest::DEFAULT_MAX_CHARS)]
+    /// Paragraphs longer than this many characters become error records (at least 1).
     pub max_chars: usize,
-    /// Every line is in this language (a feed known to be monolingual): nothing is
-    /// detected, and records say `"lang_source": "forced"`.
-    #[arg(long, value_enum, value_name = "LANG")]
-    pub lang: Option<crate::language::ForcedLang>,
-    /// Remember the language of this many recent `doc` values across micro-batches, so a
-    /// document's later headings get its language (0: no memory).
-    #[arg(long, default_value_t = DEFAULT_DOC_MEMORY, value_name = "N")]
-    pub doc_memory: usize,
-    #[command(flatten)]
-    pub model: ModelArgs,
 }
 
 /// Documents whose language `stream` remembers by default (a few KiB).
@@ -106,46 +87,25 @@ pub struct Outcome {
     pub closed: bool,
 }
 
-pub fn run(args: &StreamArgs) -> Result<i32> {
-    if args.max_batch == 0 {
-        bail!("--max-batch must be at least 1");
+/// Classifies stdin to stdout with `pipeline` until EOF, a signal or a closed stdout.
+pub fn run(opts: &StreamOptions, pipeline: Pipeline) -> Result<Outcome> {
+    if opts.max_batch == 0 || opts.max_chars == 0 {
+        bail!("the batch size and the maximum paragraph length must be at least 1");
     }
-    if args.max_chars == 0 {
-        bail!("--max-chars must be at least 1");
-    }
-    // Models first: nothing is read from stdin until they are loaded.
-    let mut pipeline = crate::app::load_pipeline(&args.model)?;
-    pipeline.set_language_options(crate::language::LanguageOptions {
-        forced: args.lang,
-        doc_memory: args.doc_memory,
-        anonymous_doc: Some(STDIN_NAME.to_string()),
-    });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("veille-stream")
         .enable_all()
         .build()
         .context("cannot start the tokio runtime")?;
-    let outcome = runtime.block_on(stream(args, pipeline));
+    let outcome = runtime.block_on(stream(opts, pipeline));
     // The reader may still be blocked in a read of stdin (closed stdout, signal): do not
     // wait for it; the process exits right after this.
     runtime.shutdown_background();
-    let outcome = outcome?;
-    tracing::info!("{} records, {} errors", outcome.records, outcome.errors);
-    if outcome.errors > 0 && !outcome.closed {
-        eprintln!(
-            "veille: {} of {} records are error records (see their \"error\" field)",
-            outcome.errors, outcome.records
-        );
-    }
-    Ok(if outcome.errors > 0 {
-        EXIT_RECORD_ERRORS
-    } else {
-        EXIT_OK
-    })
+    outcome
 }
 
-async fn stream(args: &StreamArgs, pipeline: crate::pipeline::Pipeline) -> Result<Outcome> {
+async fn stream(args: &StreamOptions, pipeline: Pipeline) -> Result<Outcome> {
     let (stop_tx, stop_rx) = watch::channel(false);
     spawn_signal_handler(stop_tx.clone())?;
 
@@ -168,7 +128,7 @@ async fn stream(args: &StreamArgs, pipeline: crate::pipeline::Pipeline) -> Resul
     });
     let config = batcher::Config {
         max_batch: args.max_batch,
-        max_wait: std::time::Duration::from_millis(args.max_wait_ms),
+        max_wait: args.max_wait,
     };
     tokio::spawn(batcher::run(line_rx, batch_tx, bypass, config));
     let model = worker::spawn(pipeline, batch_rx, out_tx)?;
