@@ -89,6 +89,13 @@ pub struct ModelArgs {
     /// libtorch threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Encoder precision: auto is int8 (ONNX Runtime) where the CPU supports it and the
+    /// graph is built by set-up, else f32 (libtorch).
+    #[arg(long, value_enum, default_value_t = crate::represent::Precision::Auto)]
+    pub precision: crate::represent::Precision,
+    /// Where the encoder runs: cpu, or cuda (needs a CUDA libtorch: scripts/setup.sh --cuda).
+    #[arg(long, value_enum, default_value_t = crate::represent::bert::DeviceKind::Cpu)]
+    pub device: crate::represent::bert::DeviceKind,
     #[command(flatten)]
     pub translate: TranslateArgs,
     /// For each label a record carries, add the paragraph's sentence that scores highest for

