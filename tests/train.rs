@@ -150,3 +150,80 @@ fn committed_heads_hold_their_real_news_score() {
         .is_some_and(|e| (0.0..=1.0).contains(&e)));
     assert!(report["worst_confusions"].is_array());
 }
+
+/// `veille train` reproduces the committed heads from the committed corpus: heads trained
+/// again over the committed fine-tuned layers, with the settings the heads file records,
+/// match the committed ones (same decisions on the test split, near-identical weights).
+/// The fine-tuning itself (about 30 minutes on 2 cores) is not rerun here.
+#[test]
+fn training_reproduces_the_committed_heads() {
+    let h = heads();
+    let s = &h["settings"];
+    let dir = tempfile::tempdir().unwrap();
+    let out_path = dir.path().join("embed.json");
+    let mut cmd = veille();
+    cmd.args(["train", "corpora/labelled", "--out"])
+        .arg(&out_path);
+    if let Some(delta) = h["encoder_delta"].as_str() {
+        cmd.arg("--delta")
+            .arg(std::path::Path::new("models/heads").join(delta));
+    }
+    let grid: Vec<String> = s["heads"]["l2_grid"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap().to_string())
+        .collect();
+    cmd.args(["--l2", &grid.join(",")]);
+    cmd.args([
+        "--balance",
+        &s["heads"]["balance"].as_f64().unwrap().to_string(),
+    ]);
+    cmd.args(["--decision", s["heads"]["decision"].as_str().unwrap()]);
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let new: Value = serde_json::from_str(&std::fs::read_to_string(&out_path).unwrap()).unwrap();
+    let recorded = s["test_macro_f1"].as_f64().unwrap();
+    let again = new["settings"]["test_macro_f1"].as_f64().unwrap();
+    assert!(
+        (again - recorded).abs() < 0.005,
+        "test macro-F1 {again:.4} against the committed {recorded:.4}"
+    );
+    for (a, b) in h["heads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(new["heads"].as_array().unwrap())
+    {
+        assert_eq!(a["label"], b["label"]);
+        let wa: Vec<f64> = a["weights"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        let wb: Vec<f64> = b["weights"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        let dot: f64 = wa.iter().zip(&wb).map(|(x, y)| x * y).sum();
+        let norm = |w: &[f64]| w.iter().map(|x| x * x).sum::<f64>().sqrt();
+        let cos = dot / (norm(&wa) * norm(&wb));
+        assert!(cos > 0.99, "{}: weights cosine {cos:.4}", a["label"]);
+        let (ta, tb) = (
+            a["threshold"].as_f64().unwrap(),
+            b["threshold"].as_f64().unwrap(),
+        );
+        assert!(
+            (ta - tb).abs() < 0.05,
+            "{}: threshold {ta:.3} vs {tb:.3}",
+            a["label"]
+        );
+    }
+}
