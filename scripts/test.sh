@@ -17,4 +17,10 @@ fi
 # Java and PySpark for tests/spark.rs (which says SKIPPED without them).
 scripts/setup-spark.sh || echo "[test] Spark set-up failed; tests/spark.rs will skip" >&2
 cargo fmt --check
+# Real news (../shared/realnews, beside the checkout): how the committed classifier does
+# on what users feed it. Printed for the record; tests/train.rs guards the figure.
+if [ -f ../shared/realnews/sv.jsonl ]; then
+  echo "[test] veille eval ../shared/realnews (held-out real news; nothing is fitted on it)" >&2
+  target/debug/veille eval ../shared/realnews || true
+fi
 cargo test -- --test-threads=2
