@@ -172,7 +172,7 @@ mod tests {
     use super::*;
     use crate::labels::Label;
     use crate::record::Record;
-    use crate::sinks::{open_sink, Sink};
+    use crate::sinks::open_sink;
 
     fn record(i: usize) -> Record {
         Record {
@@ -192,6 +192,8 @@ mod tests {
             strategy: "embed".into(),
             model: "m".into(),
             translation: None,
+            evidence: None,
+            lang_source: None,
             meta: None,
             error: (i == 3).then(|| "broken".to_string()),
         }

@@ -145,6 +145,8 @@ mod tests {
             strategy: "embed".into(),
             model: "m".into(),
             translation: None,
+            evidence: None,
+            lang_source: None,
             meta: None,
             error: None,
         }
