@@ -179,7 +179,7 @@ mod tests {
             assert_eq!(&row[3], format!("'{start}"), "{start:?}");
             assert_eq!(&row[0], "'@id");
             // Scores are numbers, never neutralised.
-            assert_eq!(&row[8], "0.2500");
+            assert_eq!(&row[9], "0.2500");
         }
         assert_eq!(&rows(false, "plain = text")[0][3], "plain = text");
     }
