@@ -378,7 +378,7 @@ impl LanguageIdentifier {
         let evidence: Vec<Evidence> = texts.iter().map(|t| self.evidence(t)).collect();
         let own: Vec<LangGuess> = evidence.iter().map(|e| Self::decide(e, None)).collect();
         let weights = DocumentWeights::of(texts, &own);
-        let all = known.add(weights);
+        let all = known.plus(weights);
         // A single paragraph is not its own context: only earlier ones may decide.
         let doc_lang = if texts.len() < 2 && known.is_empty() {
             None
@@ -428,7 +428,7 @@ impl DocumentWeights {
         DocumentWeights(counts)
     }
 
-    pub fn add(self, other: Self) -> Self {
+    pub fn plus(self, other: Self) -> Self {
         let mut w = self.0;
         for (a, b) in w.iter_mut().zip(other.0) {
             *a = a.saturating_add(b);
@@ -563,7 +563,7 @@ mod tests {
             Some("fr")
         );
         let max = DocumentWeights::from_counts([usize::MAX, 1, 0]);
-        assert_eq!(max.add(max).language(), Some("sv"), "no overflow");
+        assert_eq!(max.plus(max).language(), Some("sv"), "no overflow");
     }
 
     #[test]
