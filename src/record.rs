@@ -16,7 +16,7 @@ pub struct Record {
     pub text: String,
     pub lang: String,
     pub lang_confidence: f64,
-    /// whatlang's best guess when `lang` is `und` (e.g. `nb`, `de`).
+    /// The detector's best guess when `lang` is `und` (e.g. `nb`, `de`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lang_guess: Option<String>,
     /// How `lang` was decided: `detected`, `document` (the document's language decided a

@@ -347,3 +347,50 @@ fn seed_article_acceptance() {
         gold.len()
     );
 }
+
+#[test]
+fn forced_language_skips_detection_and_says_so() {
+    // A Norwegian line is `und` when detected, and Swedish when the feed is declared so.
+    let line = "{\"id\":\"n1\",\"text\":\"Selskapet ønsker ikke å kommentere saken\"}\n";
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("feed.jsonl");
+    std::fs::write(&p, line).unwrap();
+
+    let out = run(veille().arg("detect").arg(&p));
+    let r = &records(&out.stdout)[0];
+    assert_eq!(
+        (r["lang"].as_str(), r["lang_source"].as_str()),
+        (Some("und"), Some("detected")),
+        "{r}"
+    );
+
+    let out = run(veille().arg("detect").arg(&p).args(["--lang", "sv"]));
+    assert_eq!(out.status.code(), Some(0));
+    let r = &records(&out.stdout)[0];
+    assert_eq!(r["lang"], "sv", "{r}");
+    assert_eq!(r["lang_source"], "forced", "{r}");
+    assert_eq!(r["lang_confidence"], 1.0, "{r}");
+
+    // classify: the forced language is classified, in CSV too.
+    let out = run(veille()
+        .arg("classify")
+        .arg(&p)
+        .args(["--lang", "sv", "--format", "csv"]));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut rdr = csv::Reader::from_reader(out.stdout.as_slice());
+    let headers = rdr.headers().unwrap().clone();
+    let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let row = rdr.records().next().unwrap().unwrap();
+    assert_eq!(&row[col("lang")], "sv");
+    assert_eq!(&row[col("lang_source")], "forced");
+    assert_eq!(&row[col("error")], "");
+
+    // Only the supported languages can be forced.
+    let out = run(veille().arg("detect").arg(&p).args(["--lang", "nb"]));
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -416,3 +416,81 @@ fn a_missing_or_broken_model_fails_at_start() {
     assert_eq!(code, Some(2));
     assert!(err.contains("is not installed in"), "{err}");
 }
+
+/// Runs the stream over `lines` to EOF and returns its records.
+fn stream_all(extra: &[&str], lines: &[String]) -> Vec<serde_json::Value> {
+    let mut child = command(extra).spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all((lines.join("\n") + "\n").as_bytes())
+        .unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn a_documents_language_carries_across_micro_batches() {
+    let body = "Regeringen vill skärpa kontrollen av utländska investeringar i hamnar och flygplatser, sade näringsministern på tisdagen.";
+    // A caption too short to tell on its own (it is `und` alone).
+    let caption = "Foto: Privat";
+    let line = |id: &str, doc: Option<&str>, text: &str| {
+        let mut v = serde_json::json!({"id": id, "text": text});
+        if let Some(d) = doc {
+            v["doc"] = d.into();
+        }
+        v.to_string()
+    };
+    let lines = [
+        line("a1", Some("a"), body),
+        line("b1", Some("b"), caption), // a document never seen in Swedish
+        line("a2", Some("a"), caption), // after its document's paragraph, in a later batch
+        line("s1", None, body),
+        line("s2", None, caption), // lines without `doc` are not one document
+    ];
+    // One record per micro-batch: no two lines ever share a batch.
+    let recs = stream_all(&["--max-batch", "1"], &lines);
+    assert_eq!(ids(&recs), ["a1", "b1", "a2", "s1", "s2"]);
+    let lang = |i: usize| {
+        (
+            recs[i]["lang"].as_str().unwrap(),
+            recs[i]["lang_source"].as_str().unwrap(),
+        )
+    };
+    assert_eq!(lang(0), ("sv", "detected"));
+    assert_eq!(lang(1), ("und", "detected"), "{}", recs[1]);
+    assert_eq!(lang(2), ("sv", "document"), "{}", recs[2]);
+    assert_eq!(lang(4), ("und", "detected"), "{}", recs[4]);
+
+    // Without the memory the later caption is on its own again.
+    let recs = stream_all(&["--max-batch", "1", "--doc-memory", "0"], &lines);
+    assert_eq!(recs[2]["lang"], "und", "{}", recs[2]);
+
+    // A memory of one document forgets `a` once `b` is newer.
+    let lines = [
+        line("a1", Some("a"), body),
+        line("b1", Some("b"), body),
+        line("a2", Some("a"), caption),
+    ];
+    let recs = stream_all(&["--max-batch", "1", "--doc-memory", "1"], &lines);
+    assert_eq!(recs[2]["lang"], "und", "{}", recs[2]);
+}
+
+#[test]
+fn forced_language_in_a_stream() {
+    let lines = [
+        english("e1"),
+        r#"{"id":"n1","text":"Selskapet ønsker ikke å kommentere saken"}"#.to_string(),
+    ];
+    let recs = stream_all(&["--lang", "fr"], &lines);
+    assert_eq!(recs.len(), 2);
+    for r in &recs {
+        assert_eq!(r["lang"], "fr", "{r}");
+        assert_eq!(r["lang_source"], "forced", "{r}");
+        assert!(r["error"].is_null(), "{r}");
+    }
+}

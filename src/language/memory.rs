@@ -52,7 +52,7 @@ impl DocLanguageMemory {
         let now = self.clock;
         match self.entries.get_mut(doc) {
             Some((known, used)) => {
-                *known = known.add(weights);
+                *known = known.plus(weights);
                 self.by_use.remove(used);
                 *used = now;
             }

@@ -385,7 +385,7 @@ impl LanguageIdentifier {
         let evidence: Vec<Evidence> = texts.iter().map(|t| self.evidence(t)).collect();
         let own: Vec<LangGuess> = evidence.iter().map(|e| Self::decide(e, None)).collect();
         let weights = DocumentWeights::of(texts, &own);
-        let all = known.add(weights);
+        let all = known.plus(weights);
         // A single paragraph is not its own context: only earlier ones may decide.
         let doc_lang = if texts.len() < 2 && known.is_empty() {
             None
@@ -435,7 +435,7 @@ impl DocumentWeights {
         DocumentWeights(counts)
     }
 
-    pub fn add(self, other: Self) -> Self {
+    pub fn plus(self, other: Self) -> Self {
         let mut w = self.0;
         for (a, b) in w.iter_mut().zip(other.0) {
             *a = a.saturating_add(b);
@@ -450,9 +450,10 @@ impl DocumentWeights {
     /// The language holding most characters, when it is a clear majority (60%) of enough
     /// text (100 characters) to trust.
     pub fn language(&self) -> Option<&'static str> {
-        let total: usize = self.0.iter().sum();
+        // In u128: a long-lived stream's counts may be near usize::MAX.
+        let total: u128 = self.0.iter().map(|w| *w as u128).sum();
         let (i, w) = self.0.iter().enumerate().max_by_key(|(_, w)| **w)?;
-        (*w >= 100 && w.saturating_mul(10) >= total.saturating_mul(6)).then_some(SUPPORTED[i])
+        (*w >= 100 && *w as u128 * 10 >= total * 6).then_some(SUPPORTED[i])
     }
 }
 
@@ -495,12 +496,97 @@ mod tests {
         assert_eq!(id.detect("12345 !!!").lang, "und");
     }
 
+    const SV_BODY: &str = "Regeringen vill skärpa kontrollen av utländska investeringar i hamnar och flygplatser, sade näringsministern på tisdagen.";
+
     #[test]
     fn document_context_decides_ambiguous_short_lines() {
         let id = LanguageIdentifier::new();
-        let body = "Regeringen vill skärpa kontrollen av utländska investeringar i hamnar och flygplatser, sade näringsministern på tisdagen.";
-        let texts = ["Foto: Reuters", body, body];
+        let texts = ["Foto: Reuters", SV_BODY, SV_BODY];
         let g = id.detect_document(&texts);
         assert_eq!(g[0].lang, "sv", "{:?}", g[0]);
+        assert_eq!(g[1].source, LangSource::Detected);
+    }
+
+    #[test]
+    fn short_ledes_with_a_weak_but_clear_lead_are_reported() {
+        // Five-word lines whose best language holds well under half of the probability.
+        let id = LanguageIdentifier::new();
+        for (text, want) in [
+            ("Bolaget har inte velat kommentera", "sv"),
+            ("Ingen har ännu gripits för dådet", "sv"),
+            ("The firm refused to answer questions", "en"),
+            ("Le groupe refuse de répondre aux questions", "fr"),
+        ] {
+            let g = id.detect(text);
+            assert_eq!(g.lang, want, "{text}: {g:?}");
+            assert_eq!(g.source, LangSource::Detected);
+        }
+    }
+
+    #[test]
+    fn neighbours_and_languages_sharing_swedish_letters_are_und() {
+        let id = LanguageIdentifier::new();
+        for (text, guess) in [
+            ("Selskabet ønsker ikke at kommentere sagen", "da"),
+            ("Selskapet ønsker ikke å kommentere saken", "nb"),
+            ("Yhtiö kiistää yhteydet valtioon", "fi"),
+            ("Das Unternehmen wollte sich nicht äußern", "de"),
+        ] {
+            let g = id.detect(text);
+            assert_eq!(g.lang, "und", "{text}: {g:?}");
+            assert_eq!(g.guess.as_deref(), Some(guess), "{text}: {g:?}");
+        }
+    }
+
+    #[test]
+    fn earlier_paragraphs_decide_a_later_lone_line() {
+        let id = LanguageIdentifier::new();
+        let line = ["Foto: Privat"];
+        let alone = id.detect_document_with(&line, DocumentWeights::default()).0;
+        assert_ne!(
+            alone[0].lang, "sv",
+            "the test needs a line unsure on its own"
+        );
+        let (_, known) = id.detect_document_with(&[SV_BODY], DocumentWeights::default());
+        assert_eq!(known.language(), Some("sv"));
+        let (g, _) = id.detect_document_with(&line, known);
+        assert_eq!(g[0].lang, "sv", "{g:?}");
+        assert_eq!(g[0].source, LangSource::Document);
+        // A line with its own clear evidence keeps it.
+        let (g, _) = id.detect_document_with(&["The firm refused to answer questions"], known);
+        assert_eq!(g[0].lang, "en", "{g:?}");
+    }
+
+    #[test]
+    fn document_weights_need_a_clear_majority_of_enough_text() {
+        assert_eq!(DocumentWeights::from_counts([99, 0, 0]).language(), None);
+        assert_eq!(
+            DocumentWeights::from_counts([120, 0, 0]).language(),
+            Some("sv")
+        );
+        assert_eq!(DocumentWeights::from_counts([120, 100, 0]).language(), None);
+        assert_eq!(
+            DocumentWeights::from_counts([0, 70, 300]).language(),
+            Some("fr")
+        );
+        let max = DocumentWeights::from_counts([usize::MAX, 1, 0]);
+        assert_eq!(max.plus(max).language(), Some("sv"), "no overflow");
+    }
+
+    #[test]
+    fn forced_guesses_and_sources_serialise_as_documented() {
+        let g = ForcedLang::Fr.guess();
+        assert_eq!(
+            (g.lang, g.confidence, g.source),
+            ("fr", 1.0, LangSource::Forced)
+        );
+        for (s, text) in [
+            (LangSource::Detected, "\"detected\""),
+            (LangSource::Document, "\"document\""),
+            (LangSource::Forced, "\"forced\""),
+        ] {
+            assert_eq!(serde_json::to_string(&s).unwrap(), text);
+            assert_eq!(format!("\"{}\"", s.as_str()), text);
+        }
     }
 }

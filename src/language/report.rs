@@ -38,8 +38,6 @@ impl Targets {
     pub const SHORT_ACCURACY: f64 = 0.95;
     /// Paragraphs of 100+ characters right, all gold languages.
     pub const LONG_ACCURACY: f64 = 0.99;
-    /// Danish or Norwegian records reported as Swedish.
-    pub const NEIGHBOURS_AS_SWEDISH: usize = 0;
     /// Other distractors (de, es, it, nl, ...) reported as `und`.
     pub const OTHER_UND: f64 = 0.95;
 }
@@ -132,13 +130,12 @@ impl AccuracyReport {
             }
         }
         if self.neighbours.1 > 0 {
-            let ok = self.neighbours.0 <= Targets::NEIGHBOURS_AS_SWEDISH;
+            // No Danish or Norwegian record may be reported as Swedish.
+            let ok = self.neighbours.0 == 0;
             lines.push((
                 format!(
-                    "target da-nb-as-sv: {} of {} (<= {})",
-                    self.neighbours.0,
-                    self.neighbours.1,
-                    Targets::NEIGHBOURS_AS_SWEDISH
+                    "target da-nb-as-sv: {} of {} (must be 0)",
+                    self.neighbours.0, self.neighbours.1
                 ),
                 ok,
             ));
