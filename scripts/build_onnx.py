@@ -433,7 +433,8 @@ def main():
     with open(side_path, "w") as f:
         json.dump(sidecar, f, indent=1)
         f.write("\n")
-    print(f"[build_onnx] wrote {graph_path} ({os.path.getsize(graph_path) >> 20} MB)", file=sys.stderr)
+    size = (os.path.getsize(graph_path) + os.path.getsize(graph_path + ".data")) >> 20
+    print(f"[build_onnx] wrote {graph_path} and its .data ({size} MB)", file=sys.stderr)
 
 
 if __name__ == "__main__":
