@@ -109,9 +109,12 @@ fn int8_vectors_match_f32_on_every_parity_text() {
         worst.0,
         &texts[worst.1]
     );
-    // Batching and order do not change the int8 vectors.
+    // Activations are quantised with one scale per call, so a text's int8 vector
+    // depends slightly on its batch-mates; alone it stays within the same guard.
     let one = int8.embed(&[refs[3]]).unwrap();
-    assert!(cos(&one[0], &b[3]) > 0.999);
+    let c = cos(&one[0], &b[3]);
+    eprintln!("one text alone vs in its batch: cosine {c:.5}");
+    assert!(c >= 0.99, "{c}");
 }
 
 fn macro_f1(corpus: &str, split: Option<&str>, precision: &str) -> (f64, String) {
