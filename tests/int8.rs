@@ -221,8 +221,7 @@ fn a_stale_graph_is_refused() {
     // A "retrained" delta: the same tensors with one value changed.
     let heads = Heads::load(Path::new(HEADS)).unwrap();
     let delta_name = heads.encoder_delta.unwrap();
-    let mut named =
-        tch::Tensor::read_safetensors(Path::new("models/heads").join(&delta_name)).unwrap();
+    let named = tch::Tensor::read_safetensors(Path::new("models/heads").join(&delta_name)).unwrap();
     let _ = named[0].1.get(0).fill_(0.5);
     tch::Tensor::write_safetensors(&named, models.join("heads").join(&delta_name)).unwrap();
 
