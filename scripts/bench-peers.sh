@@ -66,7 +66,7 @@ if [ ! -f "$WORK/exported.int8.onnx" ] || [ "$(cat "$WORK/exported.key" 2>/dev/n
   echo "$KEY" > "$WORK/exported.key"
 fi
 
-cargo build --quiet --bins
+[ -n "${BENCH_NO_BUILD:-}" ] || cargo build --quiet --bins   # BENCH_NO_BUILD=1: use the binary as built
 echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) cores"
 echo "flags: $(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx2|fma|avx512f|avx512_vnni|avx512_bf16|avx_vnni|amx_int8|amx_bf16)$' | tr '\n' ' ')"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"

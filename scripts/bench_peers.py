@@ -29,15 +29,27 @@ def sorted_batches(n_items, lengths, batch):
     return [order[i : i + batch] for i in range(0, n_items, batch)]
 
 
+def load_model(model_dir, delta):
+    """BertModel from the converted folder with the delta merged (the file carries no
+    safetensors metadata, so the state dict is handed to from_pretrained directly)."""
+    from safetensors.torch import load_file
+    from transformers import BertConfig, BertModel
+
+    weights = load_file(os.path.join(model_dir, "model.safetensors"))
+    weights.update(load_file(delta))
+    state = {k.removeprefix("bert."): v.float() for k, v in weights.items()}
+    config = BertConfig.from_pretrained(model_dir)
+    model = BertModel.from_pretrained(None, config=config, state_dict=state, add_pooling_layer=False)
+    return model.eval()
+
+
 def peer_transformers(model_dir, delta, texts_path, batch, threads):
     import torch
-    from safetensors.torch import load_file
-    from transformers import BertModel, PreTrainedTokenizerFast
+    from transformers import PreTrainedTokenizerFast
 
     torch.set_num_threads(threads)
     tok = PreTrainedTokenizerFast(tokenizer_file=os.path.join(model_dir, "tokenizer.json"))
-    model = BertModel.from_pretrained(model_dir, add_pooling_layer=False).eval()
-    model.load_state_dict({k.removeprefix("bert."): v.float() for k, v in load_file(delta).items()}, strict=False)
+    model = load_model(model_dir, delta)
     texts = ["passage: " + t for t in read_texts(texts_path)]
     enc = [tok(t, truncation=True, max_length=512)["input_ids"] for t in texts]
     out = [None] * len(texts)
@@ -60,11 +72,8 @@ def peer_transformers(model_dir, delta, texts_path, batch, threads):
 def export(model_dir, delta, out_path):
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
-    from safetensors.torch import load_file
-    from transformers import BertModel
 
-    model = BertModel.from_pretrained(model_dir, add_pooling_layer=False).eval()
-    model.load_state_dict({k.removeprefix("bert."): v.float() for k, v in load_file(delta).items()}, strict=False)
+    model = load_model(model_dir, delta)
     f32 = out_path + ".f32.onnx"
     ids = torch.ones((2, 16), dtype=torch.long)
     torch.onnx.export(
@@ -135,8 +144,8 @@ def run(work, threads, reps):
     model, delta = os.path.join("models", "multilingual-e5-small"), os.environ["BENCH_DELTA"]
     veille = ["target/debug/veille", "classify", texts, "-o", os.devnull, "--threads", str(threads)]
     systems = [
-        ("veille classify (default: int8, ONNX Runtime)", veille),
-        ("veille classify --precision f32 (libtorch)", veille + ["--precision", "f32"]),
+        ("veille classify --precision int8 (ONNX Runtime)", veille + ["--precision", "int8"]),
+        ("veille classify (default: f32, libtorch)", veille),
         ("Python transformers + torch 2.4, f32", [py, me, "transformers", model, delta, texts, "32", str(threads)]),
         ("Python ONNX Runtime int8 (torch.onnx.export + quantize_dynamic)",
          [py, me, "ort", os.path.join(work, "exported.int8.onnx"), model, texts, "32", str(threads)]),

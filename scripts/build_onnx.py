@@ -6,7 +6,7 @@ Run by scripts/setup.sh inside `.venv` (packages `onnx`, `onnxruntime`, `numpy`;
 
     python scripts/build_onnx.py --heads models/heads/embed.json [--models models]
 
-writes `models/onnx/<heads stem>.int8.onnx` and a sidecar `<heads stem>.int8.json` that
+writes `models/onnx/<heads stem>.int8.onnx` (+ `.onnx.data`, its weights) and a sidecar `<heads stem>.int8.json` that
 records what the graph was made from (encoder id, sha256 of the base weights and of the
 delta). veille refuses a graph whose sidecar does not match the heads' delta, so a
 retrained delta needs this script run again (setup does it; a matching graph is skipped).
@@ -37,7 +37,7 @@ import tempfile
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, external_data_helper, helper, numpy_helper
 
 # Bumped whenever the graph layout changes; veille checks it (src/represent/onnx.rs).
 GRAPH_FORMAT = 1
@@ -96,7 +96,7 @@ def find_encoder_dir(models, encoder_id):
     raise SystemExit(f"encoder {encoder_id!r} is not installed in {models} (run scripts/setup.sh)")
 
 
-def build_f32_graph(w, cfg):
+def build_f32_graph(w, cfg, smooth=None, gelu_outputs=False):
     hidden = cfg["hidden_size"]
     heads = cfg["num_attention_heads"]
     n_layers = cfg["num_hidden_layers"]
@@ -156,7 +156,8 @@ def build_f32_graph(w, cfg):
         init(f"l{i}.aln_b", w[p + "attention.output.LayerNorm.bias"])
         init(f"l{i}.fi_w", w[p + "intermediate.dense.weight"].T)
         init(f"l{i}.fi_b", w[p + "intermediate.dense.bias"])
-        init(f"l{i}.fo_w", w[p + "output.dense.weight"].T)
+        if smooth is None:
+            init(f"l{i}.fo_w", w[p + "output.dense.weight"].T)
         init(f"l{i}.fo_b", w[p + "output.dense.bias"])
         init(f"l{i}.oln_w", w[p + "output.LayerNorm.weight"])
         init(f"l{i}.oln_b", w[p + "output.LayerNorm.bias"])
@@ -177,6 +178,12 @@ def build_f32_graph(w, cfg):
         )
         fi = node("MatMul", [x1, f"l{i}.fi_w"], [f"l{i}.fi"])
         g = node("BiasGelu", [fi, f"l{i}.fi_b"], [f"l{i}.gelu"], domain="com.microsoft")
+        if smooth is not None:
+            # Divide the GELU output's channels by s and multiply the weight rows by s:
+            # the product is unchanged, the activation's range is evened out for int8.
+            init(f"l{i}.inv_s", (1.0 / smooth[i]).astype(np.float32))
+            g = node("Mul", [g, f"l{i}.inv_s"], [f"l{i}.gelu_s"])
+            init(f"l{i}.fo_w", (w[p + "output.dense.weight"].T * smooth[i][:, None]).astype(np.float32))
         fo = node("MatMul", [g, f"l{i}.fo_w"], [f"l{i}.fo"])
         x = node(
             "SkipLayerNormalization",
@@ -204,7 +211,12 @@ def build_f32_graph(w, cfg):
             helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "len"]),
             helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["batch", "len"]),
         ],
-        [helper.make_tensor_value_info("pooled", TensorProto.FLOAT, ["batch", hidden])],
+        [helper.make_tensor_value_info("pooled", TensorProto.FLOAT, ["batch", hidden])]
+        + [
+            helper.make_tensor_value_info(f"l{i}.gelu", TensorProto.FLOAT, None)
+            for i in range(n_layers)
+            if gelu_outputs
+        ],
         inits,
     )
     model = helper.make_model(
@@ -214,6 +226,75 @@ def build_f32_graph(w, cfg):
     )
     model.ir_version = 8
     return model
+
+
+def write_with_external_data(src, dst, align=1 << 16, threshold=1 << 16):
+    """Saves `src` as `dst` + `dst.data`, large tensors page-aligned in the data file:
+    ONNX Runtime then maps them instead of copying them, so the word embeddings (the
+    bulk of the file) only take memory for the rows a text uses."""
+    model = onnx.load(src)
+    data_name = os.path.basename(dst) + ".data"
+    tmp = dst + ".tmp"
+    with open(tmp + ".data", "wb") as f:
+        for t in model.graph.initializer:
+            if not t.HasField("raw_data") or len(t.raw_data) < threshold:
+                continue
+            f.write(b"\0" * ((-f.tell()) % align))
+            offset = f.tell()
+            f.write(t.raw_data)
+            external_data_helper.set_external_data(t, data_name, offset, len(t.raw_data))
+            t.ClearField("raw_data")
+            t.data_location = TensorProto.EXTERNAL
+    onnx.save(model, tmp)
+    os.replace(tmp + ".data", dst + ".data")
+    os.replace(tmp, dst)
+
+
+def calibrate_smoothing(w, cfg, model_dir, corpus, prefix, alpha=0.5, every=25):
+    """Per layer, the factors that even out the feed-forward output's input channels
+    (SmoothQuant): s_j = a_j^alpha / w_j^(1 - alpha), with a_j the largest |GELU output|
+    of channel j over calibration paragraphs (every `every`-th train paragraph of the
+    written corpus) and w_j the largest |weight| of row j."""
+    import glob
+
+    import onnxruntime as ort
+    from tokenizers import Tokenizer
+
+    texts = []
+    for path in sorted(glob.glob(os.path.join(corpus, "*.jsonl"))):
+        with open(path) as f:
+            rows = [json.loads(l) for l in f if l.strip()]
+        texts += [r["text"] for r in rows if r.get("split") == "train"][::every]
+    if not texts:
+        raise SystemExit(f"no train paragraphs in {corpus} to calibrate with")
+    tok = Tokenizer.from_file(os.path.join(model_dir, "tokenizer.json"))
+    tok.enable_truncation(256)
+    enc = [e.ids for e in tok.encode_batch([prefix + t for t in texts])]
+    n_layers = cfg["num_hidden_layers"]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "cal.onnx")
+        onnx.save(build_f32_graph(w, cfg, gelu_outputs=True), path)
+        sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        amax = [np.zeros(cfg["intermediate_size"], np.float32) for _ in range(n_layers)]
+        for k in range(0, len(enc), 16):
+            batch = enc[k : k + 16]
+            width = max(map(len, batch))
+            ids = np.ones((len(batch), width), np.int64)
+            mask = np.zeros_like(ids)
+            for r, e in enumerate(batch):
+                ids[r, : len(e)] = e
+                mask[r, : len(e)] = 1
+            outs = sess.run(None, {"input_ids": ids, "attention_mask": mask})
+            for i in range(n_layers):
+                g = np.abs(outs[1 + i] * mask[..., None]).reshape(-1, amax[i].shape[0])
+                amax[i] = np.maximum(amax[i], g.max(0))
+    smooth = []
+    for i in range(n_layers):
+        wmax = np.abs(w[f"encoder.layer.{i}.output.dense.weight"]).max(0)
+        s = np.maximum(amax[i], 1e-5) ** alpha / np.maximum(wmax, 1e-5) ** (1 - alpha)
+        smooth.append(np.clip(s, 1e-2, 1e2).astype(np.float32))
+    print(f"[build_onnx] smoothing calibrated on {len(texts)} paragraphs", file=sys.stderr)
+    return smooth
 
 
 def numpy_forward(w, cfg, ids):
@@ -310,7 +391,8 @@ def main():
     if not args.force and os.path.isfile(graph_path) and os.path.isfile(side_path):
         with open(side_path) as f:
             old = json.load(f)
-        if all(old.get(k) == sidecar[k] for k in ("format", "encoder", "base_sha256", "delta_sha256", "quantization")):
+        fresh = all(old.get(k) == sidecar[k] for k in ("format", "encoder", "base_sha256", "delta_sha256", "quantization"))
+        if fresh and os.path.isfile(graph_path + ".data"):
             print(f"[build_onnx] {graph_path} is up to date", file=sys.stderr)
             return
 
@@ -347,11 +429,12 @@ def main():
             # Random ids are far from text, so only the f32 graph is held to the reference
             # here; the int8 graph's guard is tests/int8.rs (cosine on real texts).
             check([("f32", f32_path, 0.9999), ("int8", tmp_int8, 0.0)], w, cfg)
-        os.replace(tmp_int8, graph_path)
+        write_with_external_data(tmp_int8, graph_path)
     with open(side_path, "w") as f:
         json.dump(sidecar, f, indent=1)
         f.write("\n")
-    print(f"[build_onnx] wrote {graph_path} ({os.path.getsize(graph_path) >> 20} MB)", file=sys.stderr)
+    size = (os.path.getsize(graph_path) + os.path.getsize(graph_path + ".data")) >> 20
+    print(f"[build_onnx] wrote {graph_path} and its .data ({size} MB)", file=sys.stderr)
 
 
 if __name__ == "__main__":

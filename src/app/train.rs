@@ -312,6 +312,8 @@ pub fn run(args: &TrainArgs) -> Result<i32> {
     };
     heads.settings = serde_json::json!({
         "strategy": args.strategy.as_str(),
+        // The embeddings the heads were fitted on (int8 inference is checked against it).
+        "precision": "f32",
         "prefix": prefix,
         "langs": args.langs,
         "train": train.len(), "dev": dev.len(), "test": test.len(),

@@ -31,11 +31,12 @@ pub trait Encoder: Send {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Precision {
     /// int8 (ONNX Runtime) where the CPU supports it and the graph is built, else f32.
-    #[default]
     Auto,
     /// The int8 ONNX Runtime graph; an error when it is missing or stale.
     Int8,
-    /// f32 on libtorch (the encoder the heads were fitted on).
+    /// f32 on libtorch (the encoder the heads were fitted on). The default while int8
+    /// misses its macro-F1 guard (see docs/speed.md).
+    #[default]
     F32,
 }
 

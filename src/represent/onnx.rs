@@ -30,6 +30,9 @@ use super::Encoder;
 
 /// Graph layout version; must equal `GRAPH_FORMAT` in `scripts/build_onnx.py`.
 pub const GRAPH_FORMAT: u32 = 1;
+/// Cap on `rows * len * len` per forward pass: the attention scores take
+/// `heads * 4` bytes per cell (48 MB at the cap, e.g. 4 windows of 512 tokens).
+const MAX_ATTENTION_CELLS: usize = 1 << 20;
 /// Environment variable naming the ONNX Runtime shared library.
 pub const ORT_LIB_ENV: &str = "VEILLE_ORT_LIB";
 
@@ -214,6 +217,10 @@ impl OrtEncoder {
             .with_intra_threads(threads.max(1))
             .map_err(|e| fail(&e))?
             .with_inter_threads(1)
+            .map_err(|e| fail(&e))?
+            // Idle workers sleep instead of spinning: on a small machine the spinning
+            // thread takes the core from language detection and from other processes.
+            .with_intra_op_spinning(false)
             .map_err(|e| fail(&e))?;
         let session = builder.commit_from_file(graph).map_err(|e| fail(&e))?;
         Ok(OrtEncoder {
@@ -279,7 +286,12 @@ impl Encoder for OrtEncoder {
         let windows = make_windows(texts, self.window, self.bos, self.eos, |t| {
             self.tokenizer.content_ids(&format!("{}{t}", self.prefix))
         })?;
-        let batches = plan_batches(&windows, self.batch_size, self.max_batch_tokens);
+        let batches = plan_batches(
+            &windows,
+            self.batch_size,
+            self.max_batch_tokens,
+            MAX_ATTENTION_CELLS,
+        );
         let mut pooled = Vec::with_capacity(batches.len());
         for batch in &batches {
             let (ids, mask, len) = pad_rows(&windows, batch, self.pad);

@@ -46,16 +46,24 @@ pub fn make_windows(
     Ok(out)
 }
 
-/// Window indices grouped into batches, longest first, at most `batch_size` rows and
-/// about `max_tokens` padded tokens per batch (padding grows with the longest row).
-pub fn plan_batches(windows: &[Window], batch_size: usize, max_tokens: usize) -> Vec<Vec<usize>> {
+/// Window indices grouped into batches, longest first, at most `batch_size` rows,
+/// `max_tokens` padded tokens and `max_cells` attention cells (`rows * len * len`) per
+/// batch; a batch always holds at least one row.
+pub fn plan_batches(
+    windows: &[Window],
+    batch_size: usize,
+    max_tokens: usize,
+    max_cells: usize,
+) -> Vec<Vec<usize>> {
     let mut order: Vec<usize> = (0..windows.len()).collect();
     order.sort_by_key(|&w| std::cmp::Reverse(windows[w].ids.len()));
     let mut batches = Vec::new();
     let mut start = 0;
     while start < order.len() {
         let longest = windows[order[start]].ids.len().max(1);
-        let cap = (max_tokens / longest).clamp(1, batch_size.max(1));
+        let cap = (max_tokens / longest)
+            .min(max_cells / (longest * longest))
+            .clamp(1, batch_size.max(1));
         let end = (start + cap).min(order.len());
         batches.push(order[start..end].to_vec());
         start = end;
@@ -128,15 +136,24 @@ mod tests {
         assert_eq!(w[2].ids, vec![0, 5, 2]);
         assert_eq!(w[2].weight, 1.0);
         assert_eq!(w[3].ids, vec![0, 2]);
-        let batches = plan_batches(&w, 2, 1000);
+        let batches = plan_batches(&w, 2, 1000, 1000);
         assert_eq!(batches.len(), 3);
         assert!(batches[0].iter().all(|&i| w[i].ids.len() == 4));
         let (ids, mask, len) = pad_rows(&w, &batches[2], 9);
         assert_eq!(len, 2);
         assert_eq!(ids, vec![0, 2]);
         assert_eq!(mask, vec![1, 1]);
-        // Token cap: rows of 4 tokens under a cap of 4 -> one per batch.
-        assert!(plan_batches(&w, 8, 4).iter().take(2).all(|b| b.len() == 1));
+        // Token cap: rows of 4 tokens under a cap of 4 -> one per batch; the same
+        // with an attention cap of 16 cells (4 * 4).
+        assert!(plan_batches(&w, 8, 4, 1000)
+            .iter()
+            .take(2)
+            .all(|b| b.len() == 1));
+        assert!(plan_batches(&w, 8, 1000, 16)
+            .iter()
+            .take(2)
+            .all(|b| b.len() == 1));
+        assert_eq!(plan_batches(&w, 8, 1000, 1000).len(), 1);
         // Combine: text 0 = (2*[1,0] + 2*[1,0] + 1*[0,1]) / 5 -> normalised.
         let pooled: Vec<Vec<Vec<f32>>> = batches
             .iter()
