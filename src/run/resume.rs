@@ -172,7 +172,7 @@ mod tests {
     use super::*;
     use crate::labels::Label;
     use crate::record::Record;
-    use crate::sinks::{open_sink, Sink};
+    use crate::sinks::open_sink;
 
     fn record(i: usize) -> Record {
         Record {
