@@ -107,7 +107,10 @@ pub fn detect_document_with(
             if input.error.is_none() {
                 let g = guesses.next().expect("one guess per valid input");
                 r.lang = g.lang.to_string();
-                r.lang_confidence = g.confidence;
+                // Rounded to 12 decimals: lingua sums over hash maps whose order changes from
+                // process to process, and so do the last bits of its confidences; records must
+                // be the same on every run (`--resume` appends to a file another process began).
+                r.lang_confidence = (g.confidence * 1e12).round() / 1e12;
                 r.lang_guess = g.guess;
                 r.lang_source = Some(g.source);
             }

@@ -24,8 +24,14 @@ fn classify(args: &[&str]) -> Command {
     c
 }
 
-fn run(cmd: &mut Command) -> Output {
-    cmd.output().expect("runs")
+fn run(mut cmd: impl std::borrow::BorrowMut<Command>) -> Output {
+    cmd.borrow_mut().output().expect("runs")
+}
+
+/// Exit 0, or 1 when some records are error records (short lines in an unsupported or
+/// uncertain language are, in the generated corpora).
+fn finished(o: &Output) -> bool {
+    matches!(o.status.code(), Some(0 | 1))
 }
 
 fn stderr(o: &Output) -> String {
@@ -63,10 +69,10 @@ fn file_len(p: &Path) -> u64 {
 fn resume_after_kill_9_gives_the_uninterrupted_records_byte_for_byte() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("corpus.jsonl");
-    let ids = corpus::write_corpus(&input, 700, "k", true);
+    let ids = corpus::write_corpus(&input, 600, "k", true);
     let reference = dir.path().join("reference.jsonl");
     let o = run(classify(&[s(&input), "-o", s(&reference)]));
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(finished(&o), "{}", stderr(&o));
     let full = std::fs::read(&reference).unwrap();
 
     let out = dir.path().join("out.jsonl");
@@ -110,7 +116,7 @@ fn resume_after_kill_9_gives_the_uninterrupted_records_byte_for_byte() {
         kills.push(now.len());
     }
     let o = run(classify(&[s(&input), "-o", s(&out), "--resume"]));
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(finished(&o), "{}", stderr(&o));
     let resumed = std::fs::read(&out).unwrap();
     let got: Vec<String> = records(&resumed)
         .iter()
@@ -126,14 +132,14 @@ fn resume_after_kill_9_gives_the_uninterrupted_records_byte_for_byte() {
         serde_json::from_slice(&std::fs::read(dir.path().join("out.jsonl.manifest.json")).unwrap())
             .unwrap();
     assert_eq!(m["complete"], true);
-    assert_eq!(m["counts"]["records"], 700);
+    assert_eq!(m["counts"]["records"], 600);
 }
 
 #[test]
 fn resume_drops_a_torn_record_in_jsonl_and_csv() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("corpus.jsonl");
-    corpus::write_corpus(&input, 300, "t", true);
+    corpus::write_corpus(&input, 120, "t", true);
     for format in ["jsonl", "csv"] {
         let full_path = dir.path().join(format!("full.{format}"));
         let o = run(classify(&[
@@ -143,7 +149,7 @@ fn resume_drops_a_torn_record_in_jsonl_and_csv() {
             "-o",
             s(&full_path),
         ]));
-        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        assert!(finished(&o), "{}", stderr(&o));
         let full = std::fs::read(&full_path).unwrap();
         let mut rng = Rng(7 + format.len() as u64);
         for _ in 0..2 {
@@ -164,7 +170,7 @@ fn resume_drops_a_torn_record_in_jsonl_and_csv() {
                 s(&out),
                 "--resume",
             ]));
-            assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+            assert!(finished(&o), "{}", stderr(&o));
             assert!(
                 std::fs::read(&out).unwrap() == full,
                 "{format} cut at {cut} of {} did not resume to the full file",
@@ -199,7 +205,7 @@ fn an_existing_output_is_not_overwritten_silently() {
         s(&out),
         "--force",
     ]));
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(finished(&o), "{}", stderr(&o));
     assert_eq!(records(&std::fs::read(&out).unwrap()).len(), 6);
     // Parquet is only whole once finished: no resume.
     let pq = dir.path().join("out.parquet");
@@ -224,7 +230,7 @@ fn resume_refuses_other_heads() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.jsonl");
     let o = run(classify(&["corpora/sample/sv-hamnen.txt", "-o", s(&out)]));
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(finished(&o), "{}", stderr(&o));
     // The same heads with one threshold moved, beside the same fine-tuned layers.
     let heads_dir = dir.path().join("heads");
     std::fs::create_dir(&heads_dir).unwrap();
@@ -259,7 +265,7 @@ fn resume_refuses_other_heads() {
 /// Ids per record of `veille detect` (no model to load: fast) over `input`.
 fn detect_ids(input: &Path, extra: &[&str]) -> Vec<String> {
     let o = run(veille().arg("detect").arg(input).args(extra));
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(finished(&o), "{}", stderr(&o));
     records(&o.stdout)
         .iter()
         .map(|r| r["id"].as_str().unwrap().to_string())
@@ -334,9 +340,9 @@ fn parquet_holds_one_row_per_record() {
         "-o",
         s(&pq),
     ]));
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(finished(&o), "{}", stderr(&o));
     let o = run(classify(&["corpora/sample"]));
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(finished(&o), "{}", stderr(&o));
     let jsonl: Vec<veille::record::Record> = String::from_utf8_lossy(&o.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -371,7 +377,7 @@ fn the_manifest_says_what_made_the_file() {
         "-o",
         s(&out),
     ]));
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(finished(&o), "{}", stderr(&o));
     // Off a terminal: one summary line.
     let err = stderr(&o);
     assert!(

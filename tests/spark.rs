@@ -53,7 +53,7 @@ fn spark_local_2_gives_the_labels_of_classify() {
     let ids = corpus::write_corpus(&input, 2000, "spark", false);
     let reference = dir.path().join("classify.jsonl");
     let o = Command::new(env!("CARGO_BIN_EXE_veille"))
-        .args(["classify", "--threads", "1", "--format", "parquet"])
+        .args(["classify", "--threads", "2", "--format", "parquet"])
         .arg(&input)
         .arg("-o")
         .arg(&reference)

@@ -321,7 +321,8 @@ fn detect(input: &InputArgs, output: &OutputArgs, report: bool) -> Result<i32> {
     }
     let (written, written_errors, resumed) = (out.written(), out.written_errors(), out.resumed());
     let counts = out.finish()?;
-    if output.output.is_some() {
+    // The accuracy report is the stderr output of `--report`: no summary line with it.
+    if output.output.is_some() && !report {
         bar.finish(written, written_errors, resumed);
     }
     if report {

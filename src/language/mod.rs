@@ -306,15 +306,8 @@ impl LanguageIdentifier {
     }
 
     /// Probabilities over [`LINGUA_LANGS`] for one text (sums to 1 when any letter).
-    /// Rounded to 12 decimals: lingua sums over hash maps whose order changes from process
-    /// to process, so its last bits do too, and records must be the same on every run
-    /// (`--resume` appends to a file an earlier process began).
     fn short_text_probs(&self, text: &str) -> Vec<(Language, f64)> {
-        let mut probs = self.lingua.compute_language_confidence_values(text);
-        for (_, p) in probs.iter_mut() {
-            *p = (*p * 1e12).round() / 1e12;
-        }
-        probs
+        self.lingua.compute_language_confidence_values(text)
     }
 
     /// Loads lingua's language models now (they load lazily, ~0.2 s, at the first short

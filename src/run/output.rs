@@ -55,6 +55,22 @@ impl BatchOutput {
             csv_raw: opts.csv_raw,
             shard: opts.shard.clone(),
         };
+        // A device or pipe (`-o /dev/null`) is written like stdout: nothing to resume,
+        // nowhere to put a manifest beside it.
+        let special = opts
+            .path
+            .as_ref()
+            .and_then(|p| p.metadata().ok())
+            .is_some_and(|m| !m.is_file());
+        if special && !opts.resume {
+            let path = opts.path.as_ref().expect("checked above");
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            let sink = open_sink_with(opts.format, Box::new(file), &sink_options(opts, false));
+            return Ok(BatchOutput::new(sink, Existing::default(), opts, None));
+        }
         let Some(path) = &opts.path else {
             if opts.resume {
                 bail!("--resume needs an output file (-o FILE)");
