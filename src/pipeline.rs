@@ -375,7 +375,12 @@ impl Pipeline {
                 pending.push((i, split));
             } else {
                 let r = &mut records[i];
-                r.evidence = Some(pick(&r.text, &split, &[r.scores.clone()], &r.labels));
+                r.evidence = Some(pick(
+                    &r.text,
+                    &split,
+                    std::slice::from_ref(&r.scores),
+                    &r.labels,
+                ));
             }
         }
         // What the encoder reads for each pending sentence (translated under `translate`).

@@ -262,8 +262,8 @@ pub fn compare(
     let mut pattern_of: Vec<usize> = Vec::with_capacity(n);
     let mut patterns: Vec<usize> = Vec::new(); // a paragraph showing each pattern
     let mut index: HashMap<Vec<LabelSet>, usize> = HashMap::new();
-    for u in 0..n {
-        let key: Vec<LabelSet> = std::iter::once(gold[u])
+    for (u, &g) in gold.iter().enumerate() {
+        let key: Vec<LabelSet> = std::iter::once(g)
             .chain(systems.iter().map(|(_, s)| s[u]))
             .collect();
         let next = patterns.len();
@@ -300,9 +300,9 @@ pub fn compare(
                 metrics(&t, k)
             })
             .collect();
-        for (pi, &(a, b)) in pairs.iter().enumerate() {
-            for m in 0..n_metrics {
-                boot[pi][m].push(values[b][m] - values[a][m]);
+        for (series, &(a, b)) in boot.iter_mut().zip(&pairs) {
+            for (m, values_m) in series.iter_mut().enumerate() {
+                values_m.push(values[b][m] - values[a][m]);
             }
         }
     }
@@ -325,8 +325,8 @@ pub fn compare(
             &mut Rng::new(opts.seed ^ (0x5eed_0000 + pi as u64)),
         );
         let (mut only_a, mut only_b) = (0u64, 0u64);
-        for u in 0..n {
-            let (ea, eb) = (gold[u] == systems[a].1[u], gold[u] == systems[b].1[u]);
+        for ((g, sa), sb) in gold.iter().zip(&systems[a].1).zip(&systems[b].1) {
+            let (ea, eb) = (g == sa, g == sb);
             only_a += (ea && !eb) as u64;
             only_b += (eb && !ea) as u64;
         }
@@ -401,9 +401,9 @@ fn randomization(
             bits >>= 1;
         }
         let (ma, mb) = (metrics(&ta, k), metrics(&tb, k));
-        for m in 0..observed.len() {
-            if (mb[m] - ma[m]).abs() >= observed[m].abs() - tolerance {
-                extreme[m] += 1;
+        for (((e, a), b), d) in extreme.iter_mut().zip(&ma).zip(&mb).zip(observed) {
+            if (b - a).abs() >= d.abs() - tolerance {
+                *e += 1;
             }
         }
     }
