@@ -423,7 +423,7 @@ fn the_manifest_says_what_made_the_file() {
     let mut reader = csv::Reader::from_reader(csv_labels.as_bytes());
     let from_csv: usize = reader
         .records()
-        .map(|r| r.unwrap()[7].split(';').filter(|l| !l.is_empty()).count())
+        .map(|r| r.unwrap()[8].split(';').filter(|l| !l.is_empty()).count())
         .sum();
     assert_eq!(labelled as usize, from_csv);
     assert_eq!(m["complete"], true);
