@@ -59,7 +59,13 @@ fn spark_local_2_gives_the_labels_of_classify() {
         .arg(&reference)
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // 1: some paragraphs are error records (e.g. a dateline whose language is unsure);
+    // they are rows too, and Spark must give the same.
+    assert!(
+        matches!(o.status.code(), Some(0 | 1)),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let expected = veille::sinks::parquet::read_records(&reference).unwrap();
 
     let out = dir.path().join("spark-out");
