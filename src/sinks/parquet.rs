@@ -275,7 +275,16 @@ pub fn read_records(path: &std::path::Path) -> Result<Vec<Record>> {
         );
         let (translation, meta, error) =
             (strings("translation")?, strings("meta")?, strings("error")?);
-        let (source, evidence) = (strings("lang_source")?, strings("evidence")?);
+        // Columns added after the first files were written (and absent from Parquet that
+        // other tools write from records, e.g. the Spark example): optional.
+        let optional = |name: &str| -> Result<Vec<Option<String>>> {
+            if batch.column_by_name(name).is_some() {
+                strings(name)
+            } else {
+                Ok(vec![None; batch.num_rows()])
+            }
+        };
+        let (source, evidence) = (optional("lang_source")?, optional("evidence")?);
         let para = col("para")?.as_primitive::<Int64Type>();
         let confidence = col("lang_confidence")?.as_primitive::<Float64Type>();
         let labels = col("labels")?.as_list::<i32>();
