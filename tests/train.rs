@@ -15,6 +15,22 @@ fn heads() -> Value {
     .unwrap()
 }
 
+/// Runs `veille eval ARGS --format json` and returns its report.
+fn eval_json(args: &[&str]) -> Value {
+    let out = veille()
+        .arg("eval")
+        .args(args)
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 #[test]
 fn committed_heads_match_the_corpus_and_the_encoder() {
     let h = heads();
@@ -42,23 +58,7 @@ fn committed_heads_match_the_corpus_and_the_encoder() {
 #[test]
 fn committed_heads_reproduce_their_test_score() {
     let recorded = heads()["settings"]["test_macro_f1"].as_f64().unwrap();
-    let out = veille()
-        .args([
-            "eval",
-            "corpora/labelled",
-            "--split",
-            "test",
-            "--format",
-            "json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = eval_json(&["corpora/labelled", "--split", "test"]);
     let macro_f1 = report["macro_f1"].as_f64().unwrap();
     eprintln!("test macro-F1: recorded {recorded:.4}, now {macro_f1:.4}");
     assert!(
@@ -128,16 +128,7 @@ fn committed_heads_hold_their_real_news_score() {
     let recorded = heads()["settings"]["holdout"]["macro_f1"]
         .as_f64()
         .expect("the heads file records its held-out (real news) macro-F1");
-    let out = veille()
-        .args(["eval", "../shared/realnews", "--format", "json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = eval_json(&["../shared/realnews"]);
     let macro_f1 = report["macro_f1"].as_f64().unwrap();
     eprintln!("real news macro-F1: recorded {recorded:.4}, now {macro_f1:.4}");
     assert!(
