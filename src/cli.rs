@@ -89,11 +89,10 @@ pub struct ModelArgs {
     /// libtorch threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Encoder precision: f32 (libtorch, the encoder the heads were fitted on); int8 (the
-    /// ONNX Runtime graph set-up builds); auto: int8 where the CPU supports it and the
-    /// graph is built, else f32. f32 stays the default until int8 passes its macro-F1
-    /// guard (docs/speed.md).
-    #[arg(long, value_enum, default_value_t = crate::represent::Precision::F32)]
+    /// Encoder precision: auto (the default): int8 where the CPU supports it and the graph
+    /// is built, else f32; int8 (the ONNX Runtime graph set-up builds; an error without
+    /// it); f32 (libtorch, the encoder the heads were fitted on). See docs/speed.md.
+    #[arg(long, value_enum, default_value_t = crate::represent::Precision::Auto)]
     pub precision: crate::represent::Precision,
     /// Where the encoder runs: cpu, or cuda (needs a CUDA libtorch: scripts/setup.sh --cuda).
     #[arg(long, value_enum, default_value_t = crate::represent::bert::DeviceKind::Cpu)]

@@ -137,7 +137,6 @@ pub struct Pipeline {
     encoder: Box<dyn Encoder>,
     heads: Heads,
     translator: Option<Box<dyn Translator>>,
-    batch_size: usize,
     warned: HashSet<String>,
 }
 
@@ -147,7 +146,7 @@ impl Pipeline {
         encoder: Box<dyn Encoder>,
         heads: Heads,
         translator: Option<Box<dyn Translator>>,
-        batch_size: usize,
+        langid: LanguageIdentifier,
     ) -> anyhow::Result<Self> {
         if encoder.id() != heads.encoder {
             anyhow::bail!(
@@ -163,8 +162,6 @@ impl Pipeline {
                 heads.dim()
             );
         }
-        let langid = LanguageIdentifier::new();
-        langid.warm_up();
         Ok(Pipeline {
             options: PipelineOptions::default(),
             langid,
@@ -174,7 +171,6 @@ impl Pipeline {
             encoder,
             heads,
             translator,
-            batch_size: batch_size.max(1),
             warned: HashSet::new(),
         })
     }
@@ -323,38 +319,39 @@ impl Pipeline {
         let idx: Vec<usize> = (0..records.len())
             .filter(|&i| records[i].error.is_none())
             .collect();
-        for chunk in idx.chunks(self.batch_size) {
-            let texts: Vec<String> = chunk
+        // The whole group in one call: the encoder sorts every window by length before
+        // batching (less padding than batching in input order) and, with several batches,
+        // can keep every core busy.
+        let texts: Vec<String> = idx
+            .iter()
+            .map(|&i| {
+                records[i]
+                    .translation
+                    .clone()
+                    .unwrap_or_else(|| records[i].text.clone())
+            })
+            .collect();
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let vectors = match self.encoder.embed(&refs) {
+            Ok(v) => v.into_iter().map(Ok).collect::<Vec<_>>(),
+            // One bad paragraph must not fail the others: retry one at a time.
+            Err(_) => refs
                 .iter()
-                .map(|&i| {
-                    records[i]
-                        .translation
-                        .clone()
-                        .unwrap_or_else(|| records[i].text.clone())
+                .map(|t| {
+                    self.encoder
+                        .embed(&[t])
+                        .map(|mut v| v.pop().unwrap_or_default())
                 })
-                .collect();
-            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-            let vectors = match self.encoder.embed(&refs) {
-                Ok(v) => v.into_iter().map(Ok).collect::<Vec<_>>(),
-                // One bad paragraph must not fail its batch: retry one at a time.
-                Err(_) => refs
-                    .iter()
-                    .map(|t| {
-                        self.encoder
-                            .embed(&[t])
-                            .map(|mut v| v.pop().unwrap_or_default())
-                    })
-                    .collect(),
-            };
-            for (&i, v) in chunk.iter().zip(vectors) {
-                match v {
-                    Ok(v) => {
-                        let (scores, labels) = self.heads.predict(&v);
-                        records[i].scores = scores;
-                        records[i].labels = labels;
-                    }
-                    Err(e) => records[i].error = Some(format!("encoder failed: {e:#}")),
+                .collect(),
+        };
+        for (&i, v) in idx.iter().zip(vectors) {
+            match v {
+                Ok(v) => {
+                    let (scores, labels) = self.heads.predict(&v);
+                    records[i].scores = scores;
+                    records[i].labels = labels;
                 }
+                Err(e) => records[i].error = Some(format!("encoder failed: {e:#}")),
             }
         }
     }
@@ -397,17 +394,10 @@ impl Pipeline {
             .iter()
             .flat_map(|(_, _, t)| t.iter().map(String::as_str))
             .collect();
-        let mut scores: Vec<crate::record::Scores> = Vec::with_capacity(flat.len());
-        let mut failed: Option<anyhow::Error> = None;
-        for chunk in flat.chunks(self.batch_size) {
-            match self.encoder.embed(chunk) {
-                Ok(vs) => scores.extend(vs.iter().map(|v| self.heads.predict(v).0)),
-                Err(e) => {
-                    failed = Some(e);
-                    break;
-                }
-            }
-        }
+        let (scores, failed): (Vec<crate::record::Scores>, _) = match self.encoder.embed(&flat) {
+            Ok(vs) => (vs.iter().map(|v| self.heads.predict(v).0).collect(), None),
+            Err(e) => (Vec::new(), Some(e)),
+        };
         if let Some(e) = failed {
             // Retry paragraph by paragraph so one bad sentence costs only its paragraph.
             tracing::debug!("evidence batch failed ({e:#}); retrying per paragraph");

@@ -183,8 +183,6 @@ fn load_int8_encoder(
     let dir = crate::models::find_encoder_dir(&models_dir, &heads.encoder).map_err(broken)?;
     let opts = onnx::OrtOptions {
         threads: model.threads,
-        batch_size: model.batch_size,
-        max_batch_tokens: 16384,
         prefix: heads.prefix.clone(),
         library,
     };
@@ -193,6 +191,12 @@ fn load_int8_encoder(
 
 /// Everything `classify` and `stream` need, loaded before any input is read.
 pub fn load_pipeline(model: &ModelArgs) -> Result<Pipeline> {
+    // The language detector's models load on another core while the encoder loads.
+    let langid = std::thread::spawn(|| {
+        let langid = LanguageIdentifier::new();
+        langid.warm_up();
+        langid
+    });
     let path = heads_path(model);
     let heads = Heads::load(&path)?;
     let encoder = load_inference_encoder(model, &heads, &path)?;
@@ -202,7 +206,10 @@ pub fn load_pipeline(model: &ModelArgs) -> Result<Pipeline> {
         }
         Strategy::Embed => None,
     };
-    let mut pipeline = Pipeline::new(model.strategy, encoder, heads, translator, model.batch_size)?;
+    let langid = langid
+        .join()
+        .map_err(|_| anyhow::anyhow!("loading the language detector failed"))?;
+    let mut pipeline = Pipeline::new(model.strategy, encoder, heads, translator, langid)?;
     pipeline.set_options(crate::pipeline::PipelineOptions {
         evidence: model.evidence,
     });

@@ -30,13 +30,13 @@ pub trait Encoder: Send {
 /// Numeric precision of the encoder at inference.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Precision {
-    /// int8 (ONNX Runtime) where the CPU supports it and the graph is built, else f32.
+    /// int8 (ONNX Runtime) where the CPU supports it and the graph is built, else f32
+    /// (the default: int8 passes its guards, see tests/int8.rs and docs/speed.md).
+    #[default]
     Auto,
     /// The int8 ONNX Runtime graph; an error when it is missing or stale.
     Int8,
-    /// f32 on libtorch (the encoder the heads were fitted on). The default while int8
-    /// misses its macro-F1 guard (see docs/speed.md).
-    #[default]
+    /// f32 on libtorch (the encoder the heads were fitted on).
     F32,
 }
 

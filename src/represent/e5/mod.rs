@@ -7,6 +7,7 @@ pub mod convert;
 pub(crate) mod fixture;
 pub mod format;
 pub mod tokenizer;
+pub mod unigram;
 
 pub use convert::{convert_e5, ConvertReport};
 pub use format::{E5File, FormatError};

