@@ -144,8 +144,8 @@ def run(work, threads, reps):
     model, delta = os.path.join("models", "multilingual-e5-small"), os.environ["BENCH_DELTA"]
     veille = ["target/debug/veille", "classify", texts, "-o", os.devnull, "--threads", str(threads)]
     systems = [
-        ("veille classify --precision int8 (ONNX Runtime)", veille + ["--precision", "int8"]),
-        ("veille classify (default: f32, libtorch)", veille),
+        ("veille classify (default: int8, ONNX Runtime)", veille),
+        ("veille classify --precision f32 (libtorch)", veille + ["--precision", "f32"]),
         ("Python transformers + torch 2.4, f32", [py, me, "transformers", model, delta, texts, "32", str(threads)]),
         ("Python ONNX Runtime int8 (torch.onnx.export + quantize_dynamic)",
          [py, me, "ort", os.path.join(work, "exported.int8.onnx"), model, texts, "32", str(threads)]),

@@ -11,7 +11,7 @@ use crate::classify::Heads;
 use crate::ingest::{Document, Input};
 use crate::language::memory::DocLanguageMemory;
 use crate::language::{
-    DocumentWeights, ForcedLang, LanguageIdentifier, LanguageOptions, DETECTOR_ID,
+    DocumentWeights, ForcedLang, LanguageIdentifier, LanguageOptions, TextEvidence, DETECTOR_ID,
 };
 use crate::record::Record;
 use crate::represent::Encoder;
@@ -88,15 +88,33 @@ pub fn detect_document_with(
     forced: Option<ForcedLang>,
     known: DocumentWeights,
 ) -> (Vec<Record>, DocumentWeights) {
-    let ok: Vec<&str> = doc
-        .inputs
+    detect_document_from(langid, doc, strategy, model, forced, known, None)
+}
+
+/// The texts of a document that go to language detection (inputs without an error).
+fn detectable(doc: &Document) -> impl Iterator<Item = &str> {
+    doc.inputs
         .iter()
         .filter(|i| i.error.is_none())
         .map(|i| i.text.as_str())
-        .collect();
-    let (guesses, weights) = match forced {
-        Some(lang) => (vec![lang.guess(); ok.len()], DocumentWeights::default()),
-        None => langid.detect_document_with(&ok, known),
+}
+
+/// [`detect_document_with`], optionally from evidence already computed for the
+/// document's detectable texts (see [`LanguageIdentifier::evidence_of`]).
+fn detect_document_from(
+    langid: &LanguageIdentifier,
+    doc: &Document,
+    strategy: &str,
+    model: &str,
+    forced: Option<ForcedLang>,
+    known: DocumentWeights,
+    evidence: Option<&[TextEvidence]>,
+) -> (Vec<Record>, DocumentWeights) {
+    let ok: Vec<&str> = detectable(doc).collect();
+    let (guesses, weights) = match (forced, evidence) {
+        (Some(lang), _) => (vec![lang.guess(); ok.len()], DocumentWeights::default()),
+        (None, Some(ev)) => langid.detect_document_from(&ok, ev, known),
+        (None, None) => langid.detect_document_with(&ok, known),
     };
     let mut guesses = guesses.into_iter();
     let records = doc
@@ -197,21 +215,50 @@ impl Pipeline {
         self.language = options;
     }
 
+    /// Language records for every document. The costly part (each text's own evidence)
+    /// runs over the whole group at once, on two threads; documents are then decided in
+    /// order, each with what the memory knows of it.
+    fn detect_all(&mut self, docs: &[Document], strategy: &str, model: &str) -> Vec<Record> {
+        let evidence = match self.language.forced {
+            Some(_) => Vec::new(),
+            None => {
+                let texts: Vec<&str> = docs.iter().flat_map(detectable).collect();
+                self.langid.evidence_of(&texts)
+            }
+        };
+        let mut at = 0;
+        let mut records = Vec::new();
+        for d in docs {
+            let n = detectable(d).count();
+            let ev = evidence.get(at..at + n);
+            at += n;
+            records.extend(self.detect(d, strategy, model, ev));
+        }
+        records
+    }
+
     /// One document's language records, with what the memory knows of it.
-    fn detect(&mut self, doc: &Document, strategy: &str, model: &str) -> Vec<Record> {
+    fn detect(
+        &mut self,
+        doc: &Document,
+        strategy: &str,
+        model: &str,
+        evidence: Option<&[TextEvidence]>,
+    ) -> Vec<Record> {
         let named = self.language.anonymous_doc.as_deref() != Some(doc.name.as_str());
         let memory = self.doc_memory.as_mut().filter(|_| named);
         let known = memory
             .as_ref()
             .map(|m| m.get(&doc.name))
             .unwrap_or_default();
-        let (records, weights) = detect_document_with(
+        let (records, weights) = detect_document_from(
             &self.langid,
             doc,
             strategy,
             model,
             self.language.forced,
             known,
+            evidence,
         );
         if let Some(m) = memory {
             m.add(&doc.name, weights);
@@ -231,10 +278,7 @@ impl Pipeline {
     pub fn process(&mut self, docs: &[Document]) -> Vec<Record> {
         let model = self.model_id();
         let strategy = self.strategy.as_str();
-        let mut records: Vec<Record> = Vec::new();
-        for d in docs {
-            records.extend(self.detect(d, strategy, &model));
-        }
+        let mut records = self.detect_all(docs, strategy, &model);
         for r in records
             .iter_mut()
             .filter(|r| r.error.is_none() && r.lang == "und")

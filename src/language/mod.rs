@@ -254,6 +254,11 @@ enum Evidence {
     Scored(Vec<(Language, f64)>),
 }
 
+/// One text's [`Evidence`], opaque outside this module (see
+/// [`LanguageIdentifier::evidence_of`]).
+#[derive(Debug, Clone)]
+pub struct TextEvidence(Evidence);
+
 /// The margin rule over candidate probabilities, after an optional document prior.
 fn decide(probs: &[(Language, f64)], prior: Option<&'static str>) -> LangGuess {
     if probs.is_empty() {
@@ -375,7 +380,49 @@ impl LanguageIdentifier {
         texts: &[&str],
         known: DocumentWeights,
     ) -> (Vec<LangGuess>, DocumentWeights) {
-        let evidence: Vec<Evidence> = texts.iter().map(|t| self.evidence(t)).collect();
+        self.detect_document_from(texts, &self.evidence_of(texts), known)
+    }
+
+    /// What each text shows on its own, the costly part of detection (lingua's n-gram
+    /// scores), computed on two threads for 16 texts or more. The texts may come from
+    /// several documents: [`LanguageIdentifier::detect_document_from`] then decides each
+    /// document from its own slice.
+    pub fn evidence_of(&self, texts: &[&str]) -> Vec<TextEvidence> {
+        let one = |t: &&str| TextEvidence(self.evidence(t));
+        if texts.len() < 16 {
+            return texts.iter().map(one).collect();
+        }
+        // Split where half the characters are: the cost follows the text length.
+        let total: usize = texts.iter().map(|t| t.len()).sum();
+        let mut half = 0;
+        let mut seen = 0;
+        while half < texts.len() && seen * 2 < total {
+            seen += texts[half].len();
+            half += 1;
+        }
+        let (first, second) = texts.split_at(half);
+        std::thread::scope(|scope| {
+            let later = scope.spawn(|| second.iter().map(one).collect::<Vec<_>>());
+            let mut out: Vec<TextEvidence> = first.iter().map(one).collect();
+            out.extend(
+                later
+                    .join()
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e)),
+            );
+            out
+        })
+    }
+
+    /// [`LanguageIdentifier::detect_document_with`] from evidence already computed (one
+    /// per text, by [`LanguageIdentifier::evidence_of`]).
+    pub fn detect_document_from(
+        &self,
+        texts: &[&str],
+        evidence: &[TextEvidence],
+        known: DocumentWeights,
+    ) -> (Vec<LangGuess>, DocumentWeights) {
+        assert_eq!(texts.len(), evidence.len(), "one evidence per text");
+        let evidence: Vec<&Evidence> = evidence.iter().map(|e| &e.0).collect();
         let own: Vec<LangGuess> = evidence.iter().map(|e| Self::decide(e, None)).collect();
         let weights = DocumentWeights::of(texts, &own);
         let all = known.plus(weights);
