@@ -43,7 +43,7 @@ echo "cpu flags (simd): $(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -
 echo "cores: $(nproc), threads: $THREADS, format: $FORMAT, binary: $VEILLE"
 
 measure() { # name input -> "rss_kb seconds records"
-  local name=$1 input=$2 out="$WORK/$1.$FORMAT"
+  local name=$1 input=$2 out="$WORK/$1.out.$FORMAT"
   /usr/bin/time -f '%M %e' -o "$WORK/$name.time" \
     "$VEILLE" classify "$input" --threads "$THREADS" --format "$FORMAT" -o "$out" --force \
     2> "$WORK/$name.stderr" || { cat "$WORK/$name.stderr" >&2; exit 1; }

@@ -6,15 +6,20 @@ Run by scripts/setup.sh inside `.venv` (packages `onnx`, `onnxruntime`, `numpy`;
 
     python scripts/build_onnx.py --heads models/heads/embed.json [--models models]
 
-writes `models/onnx/<heads stem>.int8.onnx` (+ `.onnx.data`, its weights) and a sidecar `<heads stem>.int8.json` that
-records what the graph was made from (encoder id, sha256 of the base weights and of the
-delta). veille refuses a graph whose sidecar does not match the heads' delta, so a
+writes `models/onnx/<heads stem>.int8.onnx` (+ `.onnx.data`, its weights), the word table
+`<heads stem>.int8.words` and a sidecar `<heads stem>.int8.json` that records what the
+graph was made from (encoder id, sha256 of the base weights and of the delta) and the
+table's layout. veille refuses a graph whose sidecar does not match the heads' delta, so a
 retrained delta needs this script run again (setup does it; a matching graph is skipped).
 
 The graph is written directly with `onnx.helper` from the safetensors files:
-- word embeddings as int8 with one f32 scale per block of 32 values (the base model
-  came from 4-bit blocks of 32, so this loses almost nothing and keeps the table at
-  ~100 MB instead of 384 MB); position embeddings with token-type row 0 folded in;
+- it takes the word vectors, not token ids: the word-embedding table is written beside it
+  as int8 with one f32 scale per block of 32 values (the base model came from 4-bit
+  blocks of 32, so this loses almost nothing: ~100 MB instead of 384 MB), and veille
+  looks rows up itself from one memory map read at random, so only the rows a text uses
+  take memory, once however many sessions run (inside the graph, each session mapped the
+  table and page fault-around made all of it resident);
+- position embeddings with token-type row 0 folded in, LayerNorm;
 - per layer ONNX Runtime's fused CPU operators (`Attention`, `SkipLayerNormalization`,
   `BiasGelu`, com.microsoft domain) around plain `MatMul`s;
 - mean pooling over the attention mask (special tokens included), not normalised: veille
@@ -40,7 +45,7 @@ import onnx
 from onnx import TensorProto, external_data_helper, helper, numpy_helper
 
 # Bumped whenever the graph layout changes; veille checks it (src/represent/onnx.rs).
-GRAPH_FORMAT = 1
+GRAPH_FORMAT = 2
 BLOCK = 32
 
 
@@ -116,15 +121,8 @@ def build_f32_graph(w, cfg, smooth=None, gelu_outputs=False):
         nodes.append(helper.make_node(op, ins, outs, name=outs[0], domain=domain, **attrs))
         return outs[0]
 
-    # Embeddings: int8 blocks of 32 with one scale each.
-    word = w["embeddings.word_embeddings.weight"]
-    vocab = word.shape[0]
-    blocks = word.reshape(vocab, hidden // BLOCK, BLOCK)
-    scale = np.abs(blocks).max(axis=2, keepdims=True) / 127.0
-    scale[scale == 0] = 1.0
-    q = np.clip(np.rint(blocks / scale), -127, 127).astype(np.int8)
-    init("word_q", q)
-    init("word_scale", scale.astype(np.float32))
+    # Embeddings: the word vectors come in (veille looks them up in the int8 table written
+    # beside the graph, see quantize_words); positions with token type 0, LayerNorm.
     pos = w["embeddings.position_embeddings.weight"] + w["embeddings.token_type_embeddings.weight"][0]
     init("pos_type", pos.astype(np.float32))
     init("emb_ln_w", w["embeddings.LayerNorm.weight"])
@@ -133,17 +131,11 @@ def build_f32_graph(w, cfg, smooth=None, gelu_outputs=False):
     init("one", np.array([1], dtype=np.int64))
     init("axis1", np.array([1], dtype=np.int64))
     init("two", np.array([2], dtype=np.int64))
-    init("flat_shape", np.array([0, 0, hidden], dtype=np.int64))
 
-    node("Gather", ["word_q", "input_ids"], ["wq"], axis=0)
-    node("Gather", ["word_scale", "input_ids"], ["ws"], axis=0)
-    node("Cast", ["wq"], ["wqf"], to=TensorProto.FLOAT)
-    node("Mul", ["wqf", "ws"], ["wblk"])
-    node("Reshape", ["wblk", "flat_shape"], ["wemb"])
-    node("Shape", ["input_ids"], ["ids_shape"])
+    node("Shape", ["attention_mask"], ["ids_shape"])
     node("Slice", ["ids_shape", "one", "two"], ["seq_len"])  # [L]
     node("Slice", ["pos_type", "zero", "seq_len", "zero"], ["pos_l"])
-    node("Add", ["wemb", "pos_l"], ["emb_sum"])
+    node("Add", ["word_embeddings", "pos_l"], ["emb_sum"])
     x = node("LayerNormalization", ["emb_sum", "emb_ln_w", "emb_ln_b"], ["emb"], axis=-1, epsilon=eps)
     node("Cast", ["attention_mask"], ["mask_i32"], to=TensorProto.INT32)
 
@@ -213,7 +205,7 @@ def build_f32_graph(w, cfg, smooth=None, gelu_outputs=False):
         nodes,
         "veille-encoder",
         [
-            helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "len"]),
+            helper.make_tensor_value_info("word_embeddings", TensorProto.FLOAT, ["batch", "len", hidden]),
             helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["batch", "len"]),
         ],
         [helper.make_tensor_value_info("pooled", TensorProto.FLOAT, ["batch", hidden])]
@@ -231,6 +223,42 @@ def build_f32_graph(w, cfg, smooth=None, gelu_outputs=False):
     )
     model.ir_version = 8
     return model
+
+
+def quantize_words(w, hidden):
+    """The word-embedding table as int8 with one f32 scale per block of 32 values (the
+    base model came from 4-bit blocks of 32, so this loses almost nothing)."""
+    word = w["embeddings.word_embeddings.weight"]
+    blocks = word.reshape(word.shape[0], hidden // BLOCK, BLOCK)
+    scale = np.abs(blocks).max(axis=2, keepdims=True) / 127.0
+    scale[scale == 0] = 1.0
+    q = np.clip(np.rint(blocks / scale), -127, 127).astype(np.int8)
+    return q.reshape(word.shape[0], hidden), scale.reshape(word.shape[0], hidden // BLOCK).astype("<f4")
+
+
+def lookup_words(q, scale, ids):
+    """What veille feeds the graph: the dequantised rows of `ids` ([batch, len])."""
+    rows = q[ids].astype(np.float32).reshape(*ids.shape, -1, BLOCK)
+    return (rows * scale[ids][..., None]).reshape(*ids.shape, -1)
+
+
+def write_words(q, scale, path):
+    """The table file veille maps: int8 rows, then (page-aligned) the f32 LE scales."""
+    body = q.tobytes()
+    offset = -(-len(body) // 4096) * 4096
+    with open(path + ".tmp", "wb") as f:
+        f.write(body)
+        f.write(b"\0" * (offset - len(body)))
+        f.write(scale.tobytes())
+    os.replace(path + ".tmp", path)
+    return {
+        "file": os.path.basename(path),
+        "vocab": int(q.shape[0]),
+        "dim": int(q.shape[1]),
+        "block": BLOCK,
+        "scales_offset": offset,
+        "sha256": sha256_file(path),
+    }
 
 
 def write_with_external_data(src, dst, align=1 << 16, threshold=1 << 16):
@@ -253,53 +281,6 @@ def write_with_external_data(src, dst, align=1 << 16, threshold=1 << 16):
     onnx.save(model, tmp)
     os.replace(tmp + ".data", dst + ".data")
     os.replace(tmp, dst)
-
-
-def calibrate_smoothing(w, cfg, model_dir, corpus, prefix, alpha=0.5, every=25):
-    """Per layer, the factors that even out the feed-forward output's input channels
-    (SmoothQuant): s_j = a_j^alpha / w_j^(1 - alpha), with a_j the largest |GELU output|
-    of channel j over calibration paragraphs (every `every`-th train paragraph of the
-    written corpus) and w_j the largest |weight| of row j."""
-    import glob
-
-    import onnxruntime as ort
-    from tokenizers import Tokenizer
-
-    texts = []
-    for path in sorted(glob.glob(os.path.join(corpus, "*.jsonl"))):
-        with open(path) as f:
-            rows = [json.loads(l) for l in f if l.strip()]
-        texts += [r["text"] for r in rows if r.get("split") == "train"][::every]
-    if not texts:
-        raise SystemExit(f"no train paragraphs in {corpus} to calibrate with")
-    tok = Tokenizer.from_file(os.path.join(model_dir, "tokenizer.json"))
-    tok.enable_truncation(256)
-    enc = [e.ids for e in tok.encode_batch([prefix + t for t in texts])]
-    n_layers = cfg["num_hidden_layers"]
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "cal.onnx")
-        onnx.save(build_f32_graph(w, cfg, gelu_outputs=True), path)
-        sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-        amax = [np.zeros(cfg["intermediate_size"], np.float32) for _ in range(n_layers)]
-        for k in range(0, len(enc), 16):
-            batch = enc[k : k + 16]
-            width = max(map(len, batch))
-            ids = np.ones((len(batch), width), np.int64)
-            mask = np.zeros_like(ids)
-            for r, e in enumerate(batch):
-                ids[r, : len(e)] = e
-                mask[r, : len(e)] = 1
-            outs = sess.run(None, {"input_ids": ids, "attention_mask": mask})
-            for i in range(n_layers):
-                g = np.abs(outs[1 + i] * mask[..., None]).reshape(-1, amax[i].shape[0])
-                amax[i] = np.maximum(amax[i], g.max(0))
-    smooth = []
-    for i in range(n_layers):
-        wmax = np.abs(w[f"encoder.layer.{i}.output.dense.weight"]).max(0)
-        s = np.maximum(amax[i], 1e-5) ** alpha / np.maximum(wmax, 1e-5) ** (1 - alpha)
-        smooth.append(np.clip(s, 1e-2, 1e2).astype(np.float32))
-    print(f"[build_onnx] smoothing calibrated on {len(texts)} paragraphs", file=sys.stderr)
-    return smooth
 
 
 def numpy_forward(w, cfg, ids):
@@ -334,7 +315,7 @@ def numpy_forward(w, cfg, ids):
     return x.mean(0)
 
 
-def check(paths, w, cfg):
+def check(paths, w, cfg, words):
     import onnxruntime as ort
 
     rng = np.random.default_rng(5)
@@ -349,7 +330,7 @@ def check(paths, w, cfg):
     ok = True
     for kind, path, floor in paths:
         sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-        (out,) = sess.run(None, {"input_ids": ids, "attention_mask": mask})
+        (out,) = sess.run(None, {"word_embeddings": lookup_words(*words, ids), "attention_mask": mask})
         for r, v in zip(ref, out):
             cos = float(r @ v / np.linalg.norm(r) / np.linalg.norm(v))
             print(f"[build_onnx] check {kind}: cosine {cos:.6f} to numpy ({len(seqs)} sequences)", file=sys.stderr)
@@ -397,7 +378,8 @@ def main():
         with open(side_path) as f:
             old = json.load(f)
         fresh = all(old.get(k) == sidecar[k] for k in ("format", "encoder", "base_sha256", "delta_sha256", "quantization"))
-        if fresh and os.path.isfile(graph_path + ".data"):
+        words_ok = os.path.isfile(os.path.join(out_dir, f"{stem}.int8.words"))
+        if fresh and words_ok and os.path.isfile(graph_path + ".data"):
             print(f"[build_onnx] {graph_path} is up to date", file=sys.stderr)
             return
 
@@ -416,6 +398,8 @@ def main():
 
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    words = quantize_words(w, cfg["hidden_size"])
+    sidecar["words"] = write_words(*words, os.path.join(out_dir, f"{stem}.int8.words"))
     with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
         f32_path = os.path.join(tmp, "f32.onnx")
         onnx.save(build_f32_graph(w, cfg), f32_path)
@@ -433,13 +417,14 @@ def main():
         if args.check:
             # Random ids are far from text, so only the f32 graph is held to the reference
             # here; the int8 graph's guard is tests/int8.rs (cosine on real texts).
-            check([("f32", f32_path, 0.9999), ("int8", tmp_int8, 0.0)], w, cfg)
+            check([("f32", f32_path, 0.9999), ("int8", tmp_int8, 0.0)], w, cfg, words)
         write_with_external_data(tmp_int8, graph_path)
     with open(side_path, "w") as f:
         json.dump(sidecar, f, indent=1)
         f.write("\n")
     size = (os.path.getsize(graph_path) + os.path.getsize(graph_path + ".data")) >> 20
-    print(f"[build_onnx] wrote {graph_path} and its .data ({size} MB)", file=sys.stderr)
+    table = os.path.getsize(os.path.join(out_dir, sidecar["words"]["file"])) >> 20
+    print(f"[build_onnx] wrote {graph_path} and its .data ({size} MB), words table ({table} MB)", file=sys.stderr)
 
 
 if __name__ == "__main__":

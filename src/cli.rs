@@ -152,7 +152,7 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  veille compare gold.jsonl out.jsonl\n  veille compare a.jsonl b.jsonl c.jsonl --format json"
     )]
-    Compare(crate::compare::CompareArgs),
+    Compare(CompareArgs),
     /// Install, check and list models.
     #[command(subcommand)]
     Models(ModelsCommand),
@@ -279,9 +279,9 @@ pub struct EvalArgs {
     /// Write the predictions as JSONL too.
     #[arg(long, value_name = "FILE")]
     pub predictions: Option<PathBuf>,
-    /// Report format: table, json or markdown.
-    #[arg(long, default_value = "table")]
-    pub format: String,
+    /// Report format: table, json or markdown (csv and html give the comparison alone).
+    #[arg(long, value_enum, default_value_t = crate::compare::ReportFormat::Table)]
+    pub format: crate::compare::ReportFormat,
     #[command(flatten)]
     pub model: ModelArgs,
 }
@@ -399,6 +399,84 @@ impl TranslateArgs {
             beams: self.beams,
             max_length: self.max_length,
             translate_batch: self.translate_batch,
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+#[command(
+    after_long_help = "Examples:\n  veille compare gold.jsonl out.jsonl\n  veille compare gold.jsonl out.jsonl --format html -o report.html\n  \
+veille compare annotator-a.jsonl annotator-b.jsonl annotator-c.jsonl --format json\n\nInput formats are detected by content: a JSON array is a Label Studio export, \
+JSON lines with `labels` are veille/gold records, with `label` doccano, tab-separated lines are \
+SemEval-style TSV (id<TAB>label1,label2).\n\nExit codes: 0 report written; 2 usage error \
+(unreadable file, no id common to all files).\n\nWith 3 or more files, every file is scored against the first \
+(`pairs`), and Fleiss' kappa and Krippendorff's alpha are computed over all of them; `only_in` \
+lists, per file, its ids that some other file lacks."
+)]
+pub struct CompareArgs {
+    /// Two or more labelled files (the first is the reference for P/R/F1).
+    #[arg(required = true, num_args = 2.., value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = crate::compare::ReportFormat::Table)]
+    pub format: crate::compare::ReportFormat,
+    /// Write the report to FILE instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Input format of every file, or one per file in order (repeat the flag).
+    #[arg(long = "input-format", value_enum, value_name = "FMT")]
+    pub input_format: Vec<crate::compare::formats::LabelFormat>,
+    /// Input format of the first file (overrides --input-format).
+    #[arg(long, value_enum, value_name = "FMT")]
+    pub format_a: Option<crate::compare::formats::LabelFormat>,
+    /// Input format of the second file (overrides --input-format).
+    #[arg(long, value_enum, value_name = "FMT")]
+    pub format_b: Option<crate::compare::formats::LabelFormat>,
+    /// Score only these labels (repeatable; espionage, influence-operation, corporate-denial,
+    /// regulation); the others are removed from every label set.
+    #[arg(long = "label", value_name = "LABEL")]
+    pub labels: Vec<crate::labels::Label>,
+    /// Disagreements shown in table, markdown and HTML reports (JSON and CSV list all).
+    #[arg(long, default_value_t = 25, value_name = "N")]
+    pub max_disagreements: usize,
+    /// Don't list file issues (unknown labels, duplicates, broken lines) on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// For every pair of systems (the files after the first, the reference): a paired
+    /// bootstrap 95% interval and an approximate-randomization p-value for the difference in
+    /// macro-F1, micro-F1 and each label's F1, and McNemar's exact test on exact match.
+    /// Needs a reference and at least two systems.
+    #[arg(long)]
+    pub significance: bool,
+    /// Bootstrap resamples and randomization rounds for --significance.
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    pub resamples: usize,
+    /// Seed of the resampling (the same seed gives the same intervals and p-values).
+    #[arg(long, default_value_t = 1, value_name = "S")]
+    pub seed: u64,
+    /// Every metric per slice: lang, doc, or meta.FIELD (e.g. meta.source, meta.month; the
+    /// record's `meta` field, or a top-level field of gold JSONL).
+    #[arg(long, value_name = "SLICE")]
+    pub by: Option<crate::compare::slices::SliceBy>,
+}
+
+impl CompareArgs {
+    /// The plain options the compare module takes.
+    pub fn options(&self) -> crate::compare::CompareOptions {
+        crate::compare::CompareOptions {
+            files: self.files.clone(),
+            format: self.format.clone(),
+            output: self.output.clone(),
+            input_format: self.input_format.clone(),
+            format_a: self.format_a.clone(),
+            format_b: self.format_b.clone(),
+            labels: self.labels.clone(),
+            max_disagreements: self.max_disagreements.clone(),
+            quiet: self.quiet.clone(),
+            significance: self.significance.clone(),
+            resamples: self.resamples.clone(),
+            seed: self.seed.clone(),
+            by: self.by.clone(),
         }
     }
 }

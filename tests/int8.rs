@@ -199,7 +199,7 @@ fn a_stale_graph_is_refused() {
     let e5 = std::fs::canonicalize("models/multilingual-e5-small").unwrap();
     std::os::unix::fs::symlink(e5, models.join("multilingual-e5-small")).unwrap();
     std::fs::copy("models/manifest.json", models.join("manifest.json")).unwrap();
-    for ext in ["onnx", "onnx.data"] {
+    for ext in ["onnx", "onnx.data", "words"] {
         let from = graph.with_extension(ext);
         if from.exists() {
             std::os::unix::fs::symlink(

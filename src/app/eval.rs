@@ -8,6 +8,7 @@
 //! (gold label set -> predicted label set), which is where error analysis starts.
 
 use crate::cli::EvalArgs;
+use crate::compare::ReportFormat;
 use crate::corpus::{self, LabelledParagraph};
 use crate::ingest::{Document, Input};
 use crate::labels::Label;
@@ -45,11 +46,11 @@ pub fn run(args: &EvalArgs) -> Result<i32> {
         .unwrap_or_else(|| tmp.0.join("predictions.jsonl"));
     write_jsonl(&pred_path, &records)?;
     let report_path = tmp.0.join("report");
-    compare_files(&gold_path, &pred_path, &args.format, &report_path)?;
+    compare_files(&gold_path, &pred_path, args.format, &report_path)?;
     let report = std::fs::read_to_string(&report_path)?;
     let extras = Extras::of(&chosen, &records);
     let mut out = std::io::stdout().lock();
-    if args.format == "json" {
+    if args.format == ReportFormat::Json {
         let mut v: serde_json::Value = serde_json::from_str(&report)?;
         if let Some(obj) = v.as_object_mut() {
             obj.insert("ece".into(), serde_json::json!(extras.ece));
@@ -61,7 +62,14 @@ pub fn run(args: &EvalArgs) -> Result<i32> {
         writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
     } else {
         out.write_all(report.as_bytes())?;
-        write!(out, "{}", extras.render(args.format == "markdown"))?;
+        // ECE and the worst confusions follow the text reports; CSV and HTML stay whole.
+        if matches!(args.format, ReportFormat::Table | ReportFormat::Markdown) {
+            write!(
+                out,
+                "{}",
+                extras.render(args.format == ReportFormat::Markdown)
+            )?;
+        }
     }
     out.flush()?;
     Ok(crate::cli::EXIT_OK)
@@ -222,24 +230,22 @@ impl Drop for TempDir {
 }
 
 /// Runs `compare GOLD PRED --format F -o OUT` through the compare module.
-fn compare_files(gold: &Path, pred: &Path, format: &str, out: &Path) -> Result<i32> {
-    #[derive(clap::Parser)]
-    struct Wrapper {
-        #[command(flatten)]
-        args: crate::compare::CompareArgs,
-    }
-    let argv = [
-        "compare".into(),
-        gold.as_os_str().to_owned(),
-        pred.as_os_str().to_owned(),
-        "--format".into(),
-        format.into(),
-        "--quiet".into(),
-        "-o".into(),
-        out.as_os_str().to_owned(),
-    ];
-    let w = <Wrapper as clap::Parser>::try_parse_from(argv)?;
-    crate::compare::run(&w.args)
+fn compare_files(gold: &Path, pred: &Path, format: ReportFormat, out: &Path) -> Result<()> {
+    crate::compare::run(&crate::compare::CompareOptions {
+        files: vec![gold.to_path_buf(), pred.to_path_buf()],
+        format,
+        output: Some(out.to_path_buf()),
+        input_format: Vec::new(),
+        format_a: None,
+        format_b: None,
+        labels: Vec::new(),
+        max_disagreements: 25,
+        quiet: true,
+        significance: false,
+        resamples: 10_000,
+        seed: 1,
+        by: None,
+    })
 }
 
 #[cfg(test)]

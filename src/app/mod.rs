@@ -51,7 +51,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             report,
         } => detect(&input, &output, report),
         Command::Stream(args) => stream::run(&args),
-        Command::Compare(args) => crate::compare::run(&args),
+        Command::Compare(args) => crate::compare::run(&args.options()).map(|()| EXIT_OK),
         Command::Models(cmd) => models::run(&cmd),
         Command::Train(args) => train::run(&args),
         Command::Eval(args) => eval::run(&args),

@@ -41,60 +41,39 @@ pub enum ReportFormat {
     Html,
 }
 
-#[derive(Debug, clap::Args)]
-#[command(
-    after_long_help = "Examples:\n  veille compare gold.jsonl out.jsonl\n  veille compare gold.jsonl out.jsonl --format html -o report.html\n  \
-veille compare annotator-a.jsonl annotator-b.jsonl annotator-c.jsonl --format json\n\nInput formats are detected by content: a JSON array is a Label Studio export, \
-JSON lines with `labels` are veille/gold records, with `label` doccano, tab-separated lines are \
-SemEval-style TSV (id<TAB>label1,label2).\n\nExit codes: 0 report written; 2 usage error \
-(unreadable file, no id common to all files).\n\nWith 3 or more files, every file is scored against the first \
-(`pairs`), and Fleiss' kappa and Krippendorff's alpha are computed over all of them; `only_in` \
-lists, per file, its ids that some other file lacks."
-)]
-pub struct CompareArgs {
+/// What `veille compare` is asked to do (the command layer fills it from its arguments).
+#[derive(Debug, Clone)]
+pub struct CompareOptions {
     /// Two or more labelled files (the first is the reference for P/R/F1).
-    #[arg(required = true, num_args = 2.., value_name = "FILE")]
     pub files: Vec<PathBuf>,
     /// Report format.
-    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
     pub format: ReportFormat,
     /// Write the report to FILE instead of stdout.
-    #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// Input format of every file, or one per file in order (repeat the flag).
-    #[arg(long = "input-format", value_enum, value_name = "FMT")]
     pub input_format: Vec<LabelFormat>,
     /// Input format of the first file (overrides --input-format).
-    #[arg(long, value_enum, value_name = "FMT")]
     pub format_a: Option<LabelFormat>,
     /// Input format of the second file (overrides --input-format).
-    #[arg(long, value_enum, value_name = "FMT")]
     pub format_b: Option<LabelFormat>,
     /// Score only these labels (repeatable; espionage, influence-operation, corporate-denial,
     /// regulation); the others are removed from every label set.
-    #[arg(long = "label", value_name = "LABEL")]
     pub labels: Vec<Label>,
     /// Disagreements shown in table, markdown and HTML reports (JSON and CSV list all).
-    #[arg(long, default_value_t = 25, value_name = "N")]
     pub max_disagreements: usize,
     /// Don't list file issues (unknown labels, duplicates, broken lines) on stderr.
-    #[arg(short, long)]
     pub quiet: bool,
     /// For every pair of systems (the files after the first, the reference): a paired
     /// bootstrap 95% interval and an approximate-randomization p-value for the difference in
     /// macro-F1, micro-F1 and each label's F1, and McNemar's exact test on exact match.
     /// Needs a reference and at least two systems.
-    #[arg(long)]
     pub significance: bool,
     /// Bootstrap resamples and randomization rounds for --significance.
-    #[arg(long, default_value_t = 10_000, value_name = "N")]
     pub resamples: usize,
     /// Seed of the resampling (the same seed gives the same intervals and p-values).
-    #[arg(long, default_value_t = 1, value_name = "S")]
     pub seed: u64,
     /// Every metric per slice: lang, doc, or meta.FIELD (e.g. meta.source, meta.month; the
     /// record's `meta` field, or a top-level field of gold JSONL).
-    #[arg(long, value_name = "SLICE")]
     pub by: Option<slices::SliceBy>,
 }
 
@@ -105,7 +84,8 @@ pub struct BuildOptions {
     pub by: Option<slices::SliceBy>,
 }
 
-pub fn run(args: &CompareArgs) -> Result<i32> {
+/// Reads the files, computes the report and writes it (stdout or `output`).
+pub fn run(args: &CompareOptions) -> Result<()> {
     let report = analyse(args)?;
     if !args.quiet {
         report::print_issues(&report, &mut std::io::stderr())?;
@@ -133,10 +113,10 @@ pub fn run(args: &CompareArgs) -> Result<i32> {
             out.flush()?;
         }
     }
-    Ok(crate::cli::EXIT_OK)
+    Ok(())
 }
 
-fn input_format(args: &CompareArgs, i: usize) -> Result<LabelFormat> {
+fn input_format(args: &CompareOptions, i: usize) -> Result<LabelFormat> {
     let explicit = match i {
         0 => args.format_a,
         1 => args.format_b,
@@ -157,7 +137,7 @@ fn input_format(args: &CompareArgs, i: usize) -> Result<LabelFormat> {
 }
 
 /// Reads, joins and scores the files of `args`.
-pub fn analyse(args: &CompareArgs) -> Result<Report> {
+pub fn analyse(args: &CompareOptions) -> Result<Report> {
     let mut files = Vec::new();
     for (i, path) in args.files.iter().enumerate() {
         files.push(formats::read_file(path, input_format(args, i)?)?);

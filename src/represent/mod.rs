@@ -7,6 +7,7 @@ pub mod e5;
 pub mod onnx;
 pub mod weights;
 pub mod windows;
+pub mod word_table;
 
 use anyhow::Result;
 

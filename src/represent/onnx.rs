@@ -34,10 +34,11 @@ use ort::value::Tensor;
 use super::e5::convert::VEILLE_FILE;
 use super::e5::E5Tokenizer;
 use super::windows::{combine, make_windows, Window};
+use super::word_table::{WordTable, WordTableInfo};
 use super::Encoder;
 
 /// Graph layout version; must equal `GRAPH_FORMAT` in `scripts/build_onnx.py`.
-pub const GRAPH_FORMAT: u32 = 1;
+pub const GRAPH_FORMAT: u32 = 2;
 /// Environment variable naming the ONNX Runtime shared library.
 pub const ORT_LIB_ENV: &str = "VEILLE_ORT_LIB";
 
@@ -51,6 +52,8 @@ pub struct GraphInfo {
     pub delta_sha256: Option<String>,
     #[serde(default)]
     pub onnxruntime: String,
+    /// The word table beside the graph (format 2 on).
+    pub words: Option<WordTableInfo>,
 }
 
 impl GraphInfo {
@@ -159,6 +162,7 @@ struct SpecialIds {
 /// The int8 e5 encoder on ONNX Runtime (see the module docs).
 pub struct OrtEncoder {
     sessions: Vec<Session>,
+    words: WordTable,
     tokenizer: E5Tokenizer,
     id: String,
     runtime: String,
@@ -205,6 +209,21 @@ impl OrtEncoder {
                 .map(|n| n.get())
                 .unwrap_or(1)
         });
+        let words_info = info.words.clone().ok_or_else(|| {
+            anyhow!(
+                "{}: the sidecar names no word table; rebuild the graph (scripts/setup.sh)",
+                graph.display()
+            )
+        })?;
+        let words_path = graph.with_file_name(&words_info.file);
+        let words = WordTable::open(&words_path, words_info)?;
+        if words.dim() != dim {
+            bail!(
+                "{}: rows of {} values, the encoder's are {dim}",
+                words_path.display(),
+                words.dim()
+            );
+        }
         let env = environment(&opts.library)?;
         let fail = |e: &dyn std::fmt::Display| anyhow!("loading {}: {e}", graph.display());
         let shared = PrepackedWeights::new();
@@ -248,6 +267,7 @@ impl OrtEncoder {
         });
         Ok(OrtEncoder {
             sessions: sessions.into_iter().collect::<Result<_>>()?,
+            words,
             tokenizer: tokenizer?,
             id: meta.id,
             runtime: format!("{}:onnxruntime-{}", info.precision, info.onnxruntime),
@@ -261,12 +281,19 @@ impl OrtEncoder {
 }
 
 /// Runs one window alone; its pooled (not normalised) vector.
-fn run_window(session: &mut Session, ids: &[i64], dim: usize) -> Result<Vec<f32>> {
-    let shape = [1, ids.len()];
-    let mask = Tensor::from_array((shape, vec![1i64; ids.len()])).map_err(|e| anyhow!("{e}"))?;
-    let ids = Tensor::from_array((shape, ids.to_vec())).map_err(|e| anyhow!("{e}"))?;
+fn run_window(
+    session: &mut Session,
+    words: &WordTable,
+    ids: &[i64],
+    dim: usize,
+) -> Result<Vec<f32>> {
+    let mut vectors = Vec::new();
+    words.lookup(ids, &mut vectors)?;
+    let vectors = Tensor::from_array(([1, ids.len(), dim], vectors)).map_err(|e| anyhow!("{e}"))?;
+    let mask =
+        Tensor::from_array(([1, ids.len()], vec![1i64; ids.len()])).map_err(|e| anyhow!("{e}"))?;
     let outputs = session
-        .run(ort::inputs!["input_ids" => ids, "attention_mask" => mask])
+        .run(ort::inputs!["word_embeddings" => vectors, "attention_mask" => mask])
         .map_err(|e| anyhow!("ONNX Runtime: {e}"))?;
     let (shape, data) = outputs
         .get("pooled")
@@ -315,7 +342,7 @@ impl Encoder for OrtEncoder {
         })?;
         let shares = share_out(&windows, self.sessions.len(), self.dim);
         let dim = self.dim;
-        let windows = &windows;
+        let (windows, words) = (&windows, &self.words);
         let pooled: Vec<Result<Vec<Vec<f32>>>> = std::thread::scope(|scope| {
             let handles: Vec<_> = self
                 .sessions
@@ -325,7 +352,7 @@ impl Encoder for OrtEncoder {
                     scope.spawn(move || {
                         share
                             .iter()
-                            .map(|&w| run_window(session, &windows[w].ids, dim))
+                            .map(|&w| run_window(session, words, &windows[w].ids, dim))
                             .collect::<Result<Vec<_>>>()
                     })
                 })
