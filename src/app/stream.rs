@@ -35,7 +35,9 @@ pub fn run(args: &StreamArgs) -> Result<i32> {
             outcome.errors, outcome.records
         );
     }
-    Ok(if outcome.errors > 0 {
+    // A closed stdout ends quietly with 0 (as `rg` or `grep` do), whatever was counted
+    // before the reader went away.
+    Ok(if outcome.errors > 0 && !outcome.closed {
         EXIT_RECORD_ERRORS
     } else {
         EXIT_OK
