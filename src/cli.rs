@@ -465,17 +465,17 @@ impl CompareArgs {
     pub fn options(&self) -> crate::compare::CompareOptions {
         crate::compare::CompareOptions {
             files: self.files.clone(),
-            format: self.format.clone(),
+            format: self.format,
             output: self.output.clone(),
             input_format: self.input_format.clone(),
-            format_a: self.format_a.clone(),
-            format_b: self.format_b.clone(),
+            format_a: self.format_a,
+            format_b: self.format_b,
             labels: self.labels.clone(),
-            max_disagreements: self.max_disagreements.clone(),
-            quiet: self.quiet.clone(),
-            significance: self.significance.clone(),
-            resamples: self.resamples.clone(),
-            seed: self.seed.clone(),
+            max_disagreements: self.max_disagreements,
+            quiet: self.quiet,
+            significance: self.significance,
+            resamples: self.resamples,
+            seed: self.seed,
             by: self.by.clone(),
         }
     }

@@ -122,7 +122,7 @@ impl Extras {
                 ids,
             })
             .collect();
-        confusions.sort_by(|a, b| b.count.cmp(&a.count));
+        confusions.sort_by_key(|c| std::cmp::Reverse(c.count));
         confusions.truncate(WORST_CONFUSIONS);
         Extras {
             ece: crate::classify::train::expected_calibration_error(&p, &y),

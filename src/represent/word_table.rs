@@ -35,7 +35,7 @@ pub struct WordTable {
 impl WordTable {
     /// Maps `path` and checks its size against `info`.
     pub fn open(path: &Path, info: WordTableInfo) -> Result<WordTable> {
-        if info.block == 0 || info.dim % info.block != 0 || info.vocab == 0 {
+        if info.block == 0 || !info.dim.is_multiple_of(info.block) || info.vocab == 0 {
             bail!("{}: unusable layout {info:?}", path.display());
         }
         let file =

@@ -183,7 +183,7 @@ mod tests {
             lang: "en".into(),
             lang_confidence: 0.9,
             lang_guess: None,
-            labels: if i % 2 == 0 {
+            labels: if i.is_multiple_of(2) {
                 vec![Label::Espionage]
             } else {
                 vec![]

@@ -352,9 +352,11 @@ mod tests {
             text: format!("paragraph {i}"),
             lang: "sv".into(),
             lang_confidence: 0.75,
-            lang_guess: (i % 5 == 0).then(|| "nb".to_string()),
-            lang_source: (i % 4 == 0).then_some(crate::language::LangSource::Forced),
-            labels: if i % 2 == 0 {
+            lang_guess: i.is_multiple_of(5).then(|| "nb".to_string()),
+            lang_source: i
+                .is_multiple_of(4)
+                .then_some(crate::language::LangSource::Forced),
+            labels: if i.is_multiple_of(2) {
                 vec![Label::Espionage, Label::Regulation]
             } else {
                 vec![]
@@ -369,8 +371,8 @@ mod tests {
             },
             strategy: "embed".into(),
             model: "m".into(),
-            translation: (i % 3 == 0).then(|| format!("translated {i}")),
-            evidence: (i % 2 == 0).then(|| {
+            translation: i.is_multiple_of(3).then(|| format!("translated {i}")),
+            evidence: i.is_multiple_of(2).then(|| {
                 [(
                     Label::Espionage,
                     crate::evidence::Evidence {
@@ -383,7 +385,9 @@ mod tests {
                 .into_iter()
                 .collect()
             }),
-            meta: (i % 4 == 0).then(|| serde_json::json!({"source": i})),
+            meta: i
+                .is_multiple_of(4)
+                .then(|| serde_json::json!({"source": i})),
             error: (i % 7 == 3).then(|| format!("error {i}")),
         }
     }
