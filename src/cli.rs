@@ -83,10 +83,10 @@ pub struct ModelArgs {
     /// Models folder (default: $VEILLE_MODELS, else the project's models/).
     #[arg(long, value_name = "DIR")]
     pub models: Option<PathBuf>,
-    /// Paragraphs per encoder batch.
+    /// Paragraphs per f32 encoder batch (the int8 encoder runs every paragraph alone).
     #[arg(long, default_value_t = 32)]
     pub batch_size: usize,
-    /// libtorch threads (default: all cores).
+    /// Encoder threads: int8 worker sessions, or libtorch threads for f32 (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
     /// Encoder precision: auto (the default): int8 where the CPU supports it and the graph
