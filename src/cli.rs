@@ -258,6 +258,14 @@ pub struct TrainArgs {
     /// Also train on the dev split (calibration and the l2 choice still use dev).
     #[arg(long)]
     pub train_on_dev: bool,
+    /// Weight of the character n-gram model in the ensemble (0: the heads alone). Its
+    /// logits, scaled on dev to the spread of the heads', are averaged with them at this
+    /// weight; each head is then calibrated on the average.
+    #[arg(long, default_value_t = 0.3, value_name = "W")]
+    pub char_weight: f64,
+    /// L2 strength of the character n-gram model's logistic models.
+    #[arg(long, default_value_t = 3e-5, value_name = "L2")]
+    pub char_l2: f64,
     /// A held-out labelled set (e.g. ../shared/realnews) scored after training, only to
     /// record its figures in the heads file (nothing is fitted on it).
     #[arg(long, value_name = "DIR")]

@@ -388,10 +388,10 @@ impl Pipeline {
                 })
                 .collect(),
         };
-        for (&i, v) in idx.iter().zip(vectors) {
+        for ((&i, v), text) in idx.iter().zip(vectors).zip(&refs) {
             match v {
                 Ok(v) => {
-                    let (scores, labels) = self.heads.predict(&v);
+                    let (scores, labels) = self.heads.predict(&v, text);
                     records[i].scores = scores;
                     records[i].labels = labels;
                 }
@@ -439,7 +439,13 @@ impl Pipeline {
             .flat_map(|(_, _, t)| t.iter().map(String::as_str))
             .collect();
         let (scores, failed): (Vec<crate::record::Scores>, _) = match self.encoder.embed(&flat) {
-            Ok(vs) => (vs.iter().map(|v| self.heads.predict(v).0).collect(), None),
+            Ok(vs) => (
+                vs.iter()
+                    .zip(&flat)
+                    .map(|(v, t)| self.heads.predict(v, t).0)
+                    .collect(),
+                None,
+            ),
             Err(e) => (Vec::new(), Some(e)),
         };
         if let Some(e) = failed {
@@ -449,7 +455,11 @@ impl Pipeline {
                 let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
                 match self.encoder.embed(&refs) {
                     Ok(vs) => {
-                        let sc: Vec<_> = vs.iter().map(|v| self.heads.predict(v).0).collect();
+                        let sc: Vec<_> = vs
+                            .iter()
+                            .zip(&refs)
+                            .map(|(v, t)| self.heads.predict(v, t).0)
+                            .collect();
                         let r = &mut records[i];
                         r.evidence = Some(pick(&r.text, &split, &sc, &r.labels));
                     }

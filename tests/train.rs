@@ -99,6 +99,19 @@ fn trains_heads_on_a_small_subset() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 5);
+    // The character n-gram model of the ensemble is written beside the heads and named in
+    // them; without it the heads refuse to load, naming the file.
+    assert_eq!(h["char_ngrams"], "small.char-ngrams.safetensors");
+    let ngrams = dir.path().join("small.char-ngrams.safetensors");
+    std::fs::remove_file(&ngrams).unwrap();
+    let out = veille()
+        .args(["classify", "corpora/sample/feed.jsonl", "--heads"])
+        .arg(&out_path)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("small.char-ngrams.safetensors"), "{err}");
 }
 
 #[test]
@@ -171,6 +184,14 @@ fn training_reproduces_the_committed_heads() {
         &s["heads"]["balance"].as_f64().unwrap().to_string(),
     ]);
     cmd.args(["--decision", s["heads"]["decision"].as_str().unwrap()]);
+    // Heads files from before the n-gram ensemble record no weight: the heads alone.
+    cmd.args([
+        "--char-weight",
+        &s["char_weight"].as_f64().unwrap_or(0.0).to_string(),
+    ]);
+    if let Some(l2) = s["char_l2"].as_f64() {
+        cmd.args(["--char-l2", &l2.to_string()]);
+    }
     let out = cmd.output().unwrap();
     assert!(
         out.status.success(),

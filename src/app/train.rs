@@ -1,8 +1,12 @@
 //! `veille train`, `veille eval` and `veille stats`: the labelled corpus side.
 
+use crate::classify::char_ngrams::CharNgramOptions;
 use crate::classify::finetune::{self, FinetuneSettings};
 use crate::classify::heads::{Heads, HEADS_FORMAT};
-use crate::classify::train::{expected_calibration_error, train_heads, LabelledSet, TrainSettings};
+use crate::classify::train::{
+    expected_calibration_error, join_char_model, train_char_model, train_heads, LabelledSet,
+    TrainSettings,
+};
 use crate::cli::{TrainArgs, EXIT_OK};
 use crate::corpus::{self, LabelledParagraph};
 use crate::labels::Label;
@@ -122,12 +126,22 @@ impl EmbeddingCache {
     }
 }
 
-/// Macro-F1 of `heads` over a set, and per-label F1.
-fn score(heads: &Heads, x: &[Vec<f32>], y: &[Vec<Label>]) -> (f64, Vec<(Label, f64)>) {
+/// Macro-F1 of `heads` over a set (embeddings `x` of `texts`), and per-label F1.
+fn score(
+    heads: &Heads,
+    x: &[Vec<f32>],
+    texts: &[&str],
+    y: &[Vec<Label>],
+) -> (f64, Vec<(Label, f64)>) {
+    let predicted: Vec<Vec<Label>> = x
+        .iter()
+        .zip(texts)
+        .map(|(v, t)| heads.predict(v, t).1)
+        .collect();
     let per: Vec<(Label, f64)> = Label::ALL
         .iter()
         .map(|&l| {
-            let pred: Vec<bool> = x.iter().map(|v| heads.predict(v).1.contains(&l)).collect();
+            let pred: Vec<bool> = predicted.iter().map(|p| p.contains(&l)).collect();
             let gold: Vec<f32> = y.iter().map(|ls| ls.contains(&l) as u8 as f32).collect();
             (l, crate::classify::train::f1(&pred, &gold))
         })
@@ -270,7 +284,7 @@ pub fn run(args: &TrainArgs) -> Result<i32> {
     } else {
         (xt.clone(), yt.clone())
     };
-    let (label_heads, reports) = train_heads(
+    let (mut label_heads, mut reports) = train_heads(
         &LabelledSet {
             x: &xtrain,
             y: &ytrain,
@@ -278,6 +292,53 @@ pub fn run(args: &TrainArgs) -> Result<i32> {
         &LabelledSet { x: &xd, y: &yd },
         &settings,
     )?;
+
+    let texts_of =
+        |ps: &[&LabelledParagraph]| -> Vec<String> { ps.iter().map(|p| p.text.clone()).collect() };
+    let (td, ts) = (texts_of(&dev), texts_of(&test));
+    let (td, ts): (Vec<&str>, Vec<&str>) = (
+        td.iter().map(String::as_str).collect(),
+        ts.iter().map(String::as_str).collect(),
+    );
+    let mut char_ngrams = None;
+    let mut char_model = None;
+    if args.char_weight > 0.0 {
+        if args.char_weight >= 1.0 {
+            bail!("--char-weight must be below 1 (0 turns the n-gram model off)");
+        }
+        let mut texts: Vec<&str> = train.iter().map(|p| p.text.as_str()).collect();
+        if args.train_on_dev {
+            texts.extend(&td);
+        }
+        eprintln!("veille: training the character n-gram model");
+        let mut model = train_char_model(
+            &texts,
+            &ytrain,
+            CharNgramOptions::default(),
+            args.char_l2,
+            &settings,
+        );
+        let joined = join_char_model(
+            &mut label_heads,
+            &mut model,
+            &LabelledSet { x: &xd, y: &yd },
+            &td,
+            args.char_weight,
+            settings.decision,
+        );
+        for (r, (threshold, dev_f1)) in reports.iter_mut().zip(joined) {
+            r.threshold = threshold;
+            r.dev_f1 = dev_f1;
+        }
+        let stem = out.file_stem().and_then(|s| s.to_str()).unwrap_or("heads");
+        let name = format!("{stem}.char-ngrams.safetensors");
+        if let Some(dir) = out.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        model.save(&out.with_file_name(&name))?;
+        char_ngrams = Some(name);
+        char_model = Some(std::sync::Arc::new(model));
+    }
 
     let mut heads = Heads {
         format: HEADS_FORMAT,
@@ -287,18 +348,21 @@ pub fn run(args: &TrainArgs) -> Result<i32> {
         corpus_sha256: corpus::hash(&args.corpus)?,
         settings: serde_json::Value::Null,
         heads: label_heads,
+        char_ngrams,
+        char_model,
     };
-    let (dev_macro, _) = score(&heads, &xd, &yd);
+    let (dev_macro, _) = score(&heads, &xd, &td, &yd);
     let (test_macro, test_per) = if xs.is_empty() {
         (f64::NAN, vec![])
     } else {
-        score(&heads, &xs, &ys)
+        score(&heads, &xs, &ts, &ys)
     };
     let (p_test, y_test): (Vec<f32>, Vec<f32>) = xs
         .iter()
+        .zip(&ts)
         .zip(&ys)
-        .flat_map(|(x, y)| {
-            let (scores, _) = heads.predict(x);
+        .flat_map(|((x, t), y)| {
+            let (scores, _) = heads.predict(x, t);
             Label::ALL
                 .iter()
                 .map(move |l| (scores[l], y.contains(l) as u8 as f32))
@@ -327,6 +391,8 @@ pub fn run(args: &TrainArgs) -> Result<i32> {
         "test_per_label_f1": test_per.iter().map(|(l, f)| (l.to_string(), *f)).collect::<std::collections::BTreeMap<_, _>>(),
         "test_ece": ece,
         "train_on_dev": args.train_on_dev,
+        "char_weight": args.char_weight,
+        "char_l2": args.char_l2,
         "holdout": holdout,
     });
     if let Some(dir) = out.parent() {
@@ -362,7 +428,7 @@ fn score_holdout(
         x.extend(encoder.embed(chunk)?);
     }
     let y: Vec<Vec<Label>> = paras.iter().map(|p| p.labels.clone()).collect();
-    let (macro_f1, per_label) = score(heads, &x, &y);
+    let (macro_f1, per_label) = score(heads, &x, &texts, &y);
     let mut per_lang = serde_json::Map::new();
     for lang in crate::language::SUPPORTED {
         let idx: Vec<usize> = (0..paras.len())
@@ -373,9 +439,10 @@ fn score_holdout(
         }
         let xs: Vec<Vec<f32>> = idx.iter().map(|&i| x[i].clone()).collect();
         let ys: Vec<Vec<Label>> = idx.iter().map(|&i| y[i].clone()).collect();
+        let ts: Vec<&str> = idx.iter().map(|&i| texts[i]).collect();
         per_lang.insert(
             lang.to_string(),
-            serde_json::json!(score(heads, &xs, &ys).0),
+            serde_json::json!(score(heads, &xs, &ts, &ys).0),
         );
     }
     Ok(serde_json::json!({

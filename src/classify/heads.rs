@@ -1,5 +1,11 @@
 //! The trained heads file and prediction with it.
+//!
+//! A label's logit is its embedding head's `w·x + b`, plus, when the heads file names a
+//! character n-gram model ([`CharModel`], a file beside it), that model's logit for the
+//! label (its weights already carry the ensemble's mixing factor). Platt calibration then
+//! maps the sum to a probability.
 
+use super::char_ngrams::CharModel;
 use crate::labels::Label;
 use crate::record::Scores;
 use anyhow::{bail, Context, Result};
@@ -22,9 +28,18 @@ pub struct LabelHead {
 }
 
 impl LabelHead {
+    /// The embedding head's own logit, before calibration.
+    pub fn raw_logit(&self, x: &[f32]) -> f32 {
+        self.weights.iter().zip(x).map(|(w, v)| w * v).sum::<f32>() + self.bias
+    }
+
+    /// The calibrated probability of an (ensemble) raw logit.
+    pub fn calibrated(&self, raw: f32) -> f32 {
+        sigmoid(raw * self.scale + self.shift)
+    }
+
     pub fn logit(&self, x: &[f32]) -> f32 {
-        let z: f32 = self.weights.iter().zip(x).map(|(w, v)| w * v).sum::<f32>() + self.bias;
-        z * self.scale + self.shift
+        self.raw_logit(x) * self.scale + self.shift
     }
 
     pub fn probability(&self, x: &[f32]) -> f32 {
@@ -52,6 +67,12 @@ pub struct Heads {
     /// Free-form training settings and dev/test figures, for provenance.
     pub settings: serde_json::Value,
     pub heads: Vec<LabelHead>,
+    /// The character n-gram model of the ensemble (a safetensors file beside this one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub char_ngrams: Option<String>,
+    /// That model, loaded with the heads.
+    #[serde(skip)]
+    pub char_model: Option<std::sync::Arc<CharModel>>,
 }
 
 impl Heads {
@@ -72,6 +93,13 @@ impl Heads {
                 bail!("{}: no head for label {l}", path.display());
             }
         }
+        let mut heads = heads;
+        if let Some(name) = &heads.char_ngrams {
+            let file = path.parent().unwrap_or(Path::new(".")).join(name);
+            heads.char_model = Some(std::sync::Arc::new(CharModel::load(&file).with_context(
+                || format!("{}: loading its character n-gram model", path.display()),
+            )?));
+        }
         let dims: Vec<usize> = heads.heads.iter().map(|h| h.weights.len()).collect();
         if dims.windows(2).any(|w| w[0] != w[1]) {
             bail!("{}: heads of different dimensions {dims:?}", path.display());
@@ -88,15 +116,25 @@ impl Heads {
         self.heads.first().map(|h| h.weights.len()).unwrap_or(0)
     }
 
-    /// Short id for records: the file's content hash.
+    /// Short id for records: the file's content hash (and its n-gram model's weights').
     pub fn short_id(&self) -> String {
         use sha2::Digest;
-        let bytes = serde_json::to_vec(self).unwrap_or_default();
-        hex::encode(&sha2::Sha256::digest(bytes)[..4])
+        let mut h = sha2::Sha256::new();
+        h.update(serde_json::to_vec(self).unwrap_or_default());
+        if let Some(m) = &self.char_model {
+            for w in m.weights.iter().chain([&m.bias, &m.idf]) {
+                for x in w {
+                    h.update(x.to_le_bytes());
+                }
+            }
+        }
+        hex::encode(&h.finalize()[..4])
     }
 
-    /// Calibrated scores and the labels over their thresholds.
-    pub fn predict(&self, x: &[f32]) -> (Scores, Vec<Label>) {
+    /// Calibrated scores and the labels over their thresholds, for the embedding `x` of
+    /// `text` (the text the encoder read: the translation under the translate strategy).
+    pub fn predict(&self, x: &[f32], text: &str) -> (Scores, Vec<Label>) {
+        let char_logits = self.char_model.as_ref().map(|m| m.logits(text));
         let mut scores = Scores::new();
         let mut labels = Vec::new();
         for l in Label::ALL {
@@ -105,7 +143,8 @@ impl Heads {
                 .iter()
                 .find(|h| h.label == l)
                 .expect("checked at load");
-            let p = head.probability(x);
+            let extra = char_logits.map_or(0.0, |c| c[l.index()]);
+            let p = head.calibrated(head.raw_logit(x) + extra);
             scores.insert(l, p);
             if p >= head.threshold {
                 labels.push(l);
@@ -127,6 +166,8 @@ mod tests {
             encoder_delta: None,
             corpus_sha256: "x".into(),
             settings: serde_json::json!({}),
+            char_ngrams: None,
+            char_model: None,
             heads: Label::ALL
                 .iter()
                 .enumerate()
@@ -144,7 +185,7 @@ mod tests {
 
     #[test]
     fn predicts_labels_over_threshold_in_taxonomy_order() {
-        let (scores, labels) = heads().predict(&[1.0, 0.0, 0.0, 1.0]);
+        let (scores, labels) = heads().predict(&[1.0, 0.0, 0.0, 1.0], "");
         assert_eq!(labels, vec![Label::Espionage, Label::Regulation]);
         assert!((scores[&Label::Espionage] - sigmoid(2.0)).abs() < 1e-6);
         assert!((scores[&Label::CorporateDenial] - sigmoid(-2.0)).abs() < 1e-6);

@@ -10,6 +10,7 @@
 //! threshold is the calibrated probability at logit 0, so scores stay calibrated while
 //! decisions do not depend on a threshold tuned to written text.
 
+use super::char_ngrams::{fit_idf, tfidf, CharModel, CharNgramOptions};
 use super::heads::{sigmoid, LabelHead};
 use crate::labels::Label;
 use anyhow::Result;
@@ -70,32 +71,63 @@ impl LabelledSet<'_> {
     }
 }
 
+/// Fits one L2-regularised logistic model, full batch with Adam.
 fn fit_logistic(x: &Tensor, y: &[f32], l2: f64, s: &TrainSettings) -> (Vec<f32>, f32) {
+    let (mut w, b) = fit_logistic_columns(x, &[y.to_vec()], l2, s);
+    (w.remove(0), b[0])
+}
+
+/// Fits one L2-regularised logistic model per target column at once (full batch, Adam),
+/// each with its own class-balancing weight; `x` may be dense or a sparse COO matrix (the
+/// character n-gram features, where one product for all labels is what keeps it fast).
+fn fit_logistic_columns(
+    x: &Tensor,
+    columns: &[Vec<f32>],
+    l2: f64,
+    s: &TrainSettings,
+) -> (Vec<Vec<f32>>, Vec<f32>) {
     let dim = x.size()[1];
+    let k = columns.len() as i64;
+    let n = columns.first().map_or(0, Vec::len) as i64;
     let vs = nn::VarStore::new(Device::Cpu);
     let root = vs.root();
-    let w = root.zeros("w", &[dim]);
-    let b = root.zeros("b", &[1]);
-    let yt = Tensor::from_slice(y);
-    let pos = y.iter().sum::<f32>().max(1.0);
-    let neg = (y.len() as f32 - pos).max(1.0);
-    let pos_weight = Tensor::from_slice(&[((neg / pos) as f64).powf(s.balance) as f32]);
+    let w = root.zeros("w", &[dim, k]);
+    let b = root.zeros("b", &[k]);
+    // Targets as [n, k], row-major.
+    let flat: Vec<f32> = (0..n as usize)
+        .flat_map(|i| columns.iter().map(move |c| c[i]))
+        .collect();
+    let yt = Tensor::from_slice(&flat).view([n, k]);
+    let pos_weight: Vec<f32> = columns
+        .iter()
+        .map(|y| {
+            let pos = y.iter().sum::<f32>().max(1.0);
+            let neg = (y.len() as f32 - pos).max(1.0);
+            ((neg / pos) as f64).powf(s.balance) as f32
+        })
+        .collect();
+    let pos_weight = Tensor::from_slice(&pos_weight);
     let mut opt = nn::Adam::default()
         .build(&vs, s.learning_rate)
         .expect("adam");
     for _ in 0..s.steps {
-        let logits = x.matmul(&w) + &b;
+        let logits = x.mm(&w) + &b;
+        // Mean over rows, summed over columns: each column's loss is what it would be alone.
         let loss = logits.binary_cross_entropy_with_logits::<&Tensor>(
             &yt,
             None,
             Some(&pos_weight),
             tch::Reduction::Mean,
-        ) + w.square().sum(Kind::Float) * l2;
+        ) * k as f64
+            + w.square().sum(Kind::Float) * l2;
         opt.backward_step(&loss);
     }
-    let w: Vec<f32> = Vec::<f32>::try_from(&w.detach()).expect("f32 weights");
-    let b: f32 = b.double_value(&[0]) as f32;
-    (w, b)
+    let wt = w.detach().transpose(0, 1).contiguous();
+    let weights = (0..k)
+        .map(|j| Vec::<f32>::try_from(&wt.get(j)).expect("f32 weights"))
+        .collect();
+    let bias = Vec::<f32>::try_from(&b.detach()).expect("f32 bias");
+    (weights, bias)
 }
 
 /// Platt scaling: fits p = sigmoid(a*z + c) on dev logits by Newton-free gradient steps.
@@ -205,26 +237,8 @@ pub fn train_heads(
             shift: 0.0,
             threshold: 0.5,
         };
-        let z: Vec<f32> = dev.x.iter().map(|x| head.logit(x)).collect();
-        let (a, c) = match fit_platt(&z, &yd) {
-            (a, c) if a > 0.0 => (a, c),
-            // A degenerate dev set (no positives) must not flip the logit's order.
-            _ => (1.0, 0.0),
-        };
-        head.scale = a;
-        head.shift = c;
-        let p: Vec<f32> = z.iter().map(|&zi| sigmoid(zi * a + c)).collect();
-        let (threshold, dev_f1) = match s.decision {
-            Decision::DevF1 => best_threshold(&p, &yd),
-            Decision::Logit => {
-                // The calibrated probability where the raw logit is 0 (a > 0: Platt keeps
-                // the order of the logits).
-                let t = sigmoid(c);
-                let pred: Vec<bool> = p.iter().map(|&v| v >= t).collect();
-                (t, f1(&pred, &yd))
-            }
-        };
-        head.threshold = threshold;
+        let z: Vec<f32> = dev.x.iter().map(|x| head.raw_logit(x)).collect();
+        let (threshold, dev_f1) = calibrate(&mut head, &z, &yd, s.decision);
         tracing::info!("{label}: l2 {l2}, dev F1 {dev_f1:.3} at threshold {threshold:.2}");
         reports.push(HeadReport {
             label,
@@ -235,6 +249,111 @@ pub fn train_heads(
         heads.push(head);
     }
     Ok((heads, reports))
+}
+
+/// Platt-scales a head on its dev raw logits `z` and sets its decision threshold; returns
+/// the threshold and the dev F1 at it.
+fn calibrate(head: &mut LabelHead, z: &[f32], yd: &[f32], decision: Decision) -> (f32, f64) {
+    let (a, c) = match fit_platt(z, yd) {
+        (a, c) if a > 0.0 => (a, c),
+        // A degenerate dev set (no positives) must not flip the logit's order.
+        _ => (1.0, 0.0),
+    };
+    head.scale = a;
+    head.shift = c;
+    let p: Vec<f32> = z.iter().map(|&zi| sigmoid(zi * a + c)).collect();
+    let (threshold, dev_f1) = match decision {
+        Decision::DevF1 => best_threshold(&p, yd),
+        Decision::Logit => {
+            // The calibrated probability where the raw logit is 0 (a > 0: Platt keeps the
+            // order of the logits).
+            let t = sigmoid(c);
+            let pred: Vec<bool> = p.iter().map(|&v| v >= t).collect();
+            (t, f1(&pred, yd))
+        }
+    };
+    head.threshold = threshold;
+    (threshold, dev_f1)
+}
+
+/// The TF-IDF rows of `texts` as a sparse [n, buckets] matrix.
+fn sparse_rows(texts: &[&str], opts: &CharNgramOptions, idf: &[f32]) -> Tensor {
+    let (mut rows, mut cols, mut vals) = (Vec::new(), Vec::new(), Vec::new());
+    for (i, t) in texts.iter().enumerate() {
+        for (b, v) in tfidf(t, opts, idf) {
+            rows.push(i as i64);
+            cols.push(b as i64);
+            vals.push(v);
+        }
+    }
+    let n = rows.len() as i64;
+    let indices = Tensor::stack(&[Tensor::from_slice(&rows), Tensor::from_slice(&cols)], 0);
+    Tensor::sparse_coo_tensor_indices_size(
+        &indices.view([2, n]),
+        &Tensor::from_slice(&vals),
+        [texts.len() as i64, opts.buckets as i64],
+        (Kind::Float, Device::Cpu),
+        true,
+    )
+}
+
+/// Trains the character n-gram model: idf on the training texts, one class-weighted
+/// logistic model per label (L2 strength `l2`, no calibration: its logits join the heads').
+pub fn train_char_model(
+    texts: &[&str],
+    y: &[Vec<Label>],
+    opts: CharNgramOptions,
+    l2: f64,
+    s: &TrainSettings,
+) -> CharModel {
+    let idf = fit_idf(texts, &opts);
+    let x = sparse_rows(texts, &opts, &idf);
+    let set = LabelledSet { x: &[], y };
+    let columns: Vec<Vec<f32>> = Label::ALL.iter().map(|&l| set.targets(l)).collect();
+    let (weights, bias) = fit_logistic_columns(&x, &columns, l2, s);
+    CharModel {
+        options: opts,
+        idf,
+        weights,
+        bias,
+    }
+}
+
+/// Joins a character n-gram model to trained heads: on dev, each label's n-gram logits are
+/// scaled to the spread of the head's logits and weighted `weight / (1 - weight)` against
+/// them (so the sum is proportional to `(1 - weight) * head + weight * n-grams`); the factor
+/// is folded into the model's weights, and each head is calibrated again on the sum.
+/// Returns each label's dev F1 at its new threshold.
+pub fn join_char_model(
+    heads: &mut [LabelHead],
+    model: &mut CharModel,
+    dev: &LabelledSet,
+    dev_texts: &[&str],
+    weight: f64,
+    decision: Decision,
+) -> Vec<(f32, f64)> {
+    let char_logits: Vec<[f32; 4]> = dev_texts.iter().map(|t| model.logits(t)).collect();
+    let std = |v: &[f32]| {
+        let n = v.len().max(1) as f64;
+        let m = v.iter().map(|&x| x as f64).sum::<f64>() / n;
+        (v.iter().map(|&x| (x as f64 - m).powi(2)).sum::<f64>() / n).sqrt()
+    };
+    heads
+        .iter_mut()
+        .map(|head| {
+            let k = head.label.index();
+            let ze: Vec<f32> = dev.x.iter().map(|x| head.raw_logit(x)).collect();
+            let zc: Vec<f32> = char_logits.iter().map(|c| c[k]).collect();
+            let spread = std(&ze) / std(&zc).max(1e-9);
+            let factor = (weight / (1.0 - weight) * spread) as f32;
+            for w in &mut model.weights[k] {
+                *w *= factor;
+            }
+            model.bias[k] *= factor;
+            let z: Vec<f32> = ze.iter().zip(&zc).map(|(e, c)| e + c * factor).collect();
+            calibrate(head, &z, &dev.targets(head.label), decision)
+        })
+        .collect()
 }
 
 /// Expected calibration error over 10 equal-width bins, pooled over labels.

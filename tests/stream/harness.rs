@@ -40,6 +40,8 @@ pub fn heads() -> &'static Path {
             encoder_delta: None,
             corpus_sha256: "fixed heads of tests/stream.rs".into(),
             settings: serde_json::json!({}),
+            char_ngrams: None,
+            char_model: None,
             heads: Label::ALL
                 .iter()
                 .enumerate()
