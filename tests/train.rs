@@ -158,7 +158,7 @@ fn committed_heads_hold_their_real_news_score() {
 /// `veille train` reproduces the committed heads from the committed corpus: heads trained
 /// again over the committed fine-tuned layers, with the settings the heads file records,
 /// match the committed ones (same decisions on the test split, near-identical weights).
-/// The fine-tuning itself (about 30 minutes on 2 cores) is not rerun here.
+/// The fine-tuning itself (about 15 minutes on 2 cores) is not rerun here.
 #[test]
 fn training_reproduces_the_committed_heads() {
     let h = heads();
