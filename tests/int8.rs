@@ -215,6 +215,13 @@ fn a_stale_graph_is_refused() {
     std::fs::copy(HEADS, models.join("heads/embed.json")).unwrap();
     // A "retrained" delta: the same tensors with one value changed.
     let heads = Heads::load(Path::new(HEADS)).unwrap();
+    if let Some(ngrams) = &heads.char_ngrams {
+        std::fs::copy(
+            Path::new("models/heads").join(ngrams),
+            models.join("heads").join(ngrams),
+        )
+        .unwrap();
+    }
     let delta_name = heads.encoder_delta.unwrap();
     let named = tch::Tensor::read_safetensors(Path::new("models/heads").join(&delta_name)).unwrap();
     let _ = named[0].1.get(0).fill_(0.5);

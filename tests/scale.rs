@@ -236,13 +236,15 @@ fn resume_refuses_other_heads() {
     std::fs::create_dir(&heads_dir).unwrap();
     let installed = Path::new("models/heads/embed.json");
     let mut heads: Value = serde_json::from_slice(&std::fs::read(installed).unwrap()).unwrap();
-    if let Some(delta) = heads["encoder_delta"].as_str() {
-        let delta = delta.to_string();
-        std::os::unix::fs::symlink(
-            std::fs::canonicalize(Path::new("models/heads").join(&delta)).unwrap(),
-            heads_dir.join(&delta),
-        )
-        .unwrap();
+    // The files it names (fine-tuned layers, n-gram model) come along as links.
+    for key in ["encoder_delta", "char_ngrams"] {
+        if let Some(name) = heads[key].as_str() {
+            std::os::unix::fs::symlink(
+                std::fs::canonicalize(Path::new("models/heads").join(name)).unwrap(),
+                heads_dir.join(name),
+            )
+            .unwrap();
+        }
     }
     let t = heads["heads"][0]["threshold"].as_f64().unwrap();
     heads["heads"][0]["threshold"] = serde_json::json!(t * 0.5);
