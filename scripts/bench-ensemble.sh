@@ -6,12 +6,12 @@
 #
 #   scripts/bench-ensemble.sh [TEXTS.jsonl] [THREADS]
 #
-# TEXTS defaults to 300 paragraphs of ../shared/realnews (100 per language; read, never
-# copied), else benches/data/news_paragraphs.jsonl three times. Needs scripts/setup.sh;
+# TEXTS: see bench_texts in scripts/bench-common.sh. Needs scripts/setup.sh;
 # BENCH_NO_BUILD=1 reuses target/release/veille; VEILLE=path runs another build (e.g. the
 # dev build set-up makes: its opt-level 1 makes the n-gram model's share look larger).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/bench-common.sh
 THREADS=${2:-2}
 REPS=${REPS:-3}
 WORK=target/bench-ensemble
@@ -22,13 +22,7 @@ if [ -z "${BENCH_NO_BUILD:-}" ] && [ -z "${VEILLE:-}" ]; then
 fi
 VEILLE=${VEILLE:-target/release/veille}
 
-if [ -n "${1:-}" ]; then
-  cp "$1" "$WORK/texts.jsonl"
-elif [ -d ../shared/realnews ]; then
-  for l in sv en fr; do head -n 100 "../shared/realnews/$l.jsonl"; done > "$WORK/texts.jsonl"
-else
-  for _ in 1 2 3; do cat benches/data/news_paragraphs.jsonl; done > "$WORK/texts.jsonl"
-fi
+bench_texts "$WORK" "${1:-}"
 N=$(grep -c . "$WORK/texts.jsonl")
 
 # The same heads without the n-gram model, named like the committed file so the same int8
@@ -44,8 +38,7 @@ EOF
 DELTA=$(python3 -c "import json; print(json.load(open('$HEADS')).get('encoder_delta') or '')")
 [ -n "$DELTA" ] && cp "models/heads/$DELTA" "$WORK/alone/"
 
-echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
-echo "flags: $(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx2|avx512f|avx512_vnni|avx_vnni|fma)$' | tr '\n' ' ')"
+bench_cpu
 echo "paragraphs: $N, threads: $THREADS, reps: $REPS"
 
 run() { # label, extra args...

@@ -14,6 +14,7 @@
 # its wheel's e5.c. Needs scripts/setup.sh first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/bench-common.sh
 THREADS=${2:-2}
 REPS=${REPS:-2}
 WORK=target/bench-peers
@@ -32,13 +33,7 @@ DELTA=models/heads/$(.venv-peers/bin/python -c "import json; print(json.load(ope
 export BENCH_DELTA=$DELTA
 
 # The input.
-if [ -n "${1:-}" ]; then
-  cp "$1" "$WORK/texts.jsonl"
-elif [ -d ../shared/realnews ]; then
-  for l in sv en fr; do head -n 100 "../shared/realnews/$l.jsonl"; done > "$WORK/texts.jsonl"
-else
-  for _ in 1 2 3; do cat benches/data/news_paragraphs.jsonl; done > "$WORK/texts.jsonl"
-fi
+bench_texts "$WORK" "${1:-}"
 .venv-peers/bin/python - "$WORK/texts.jsonl" "$WORK/texts.bin" <<'EOF'
 import json, struct, sys
 texts = [json.loads(l)["text"] for l in open(sys.argv[1]) if l.strip()]
@@ -67,7 +62,5 @@ if [ ! -f "$WORK/exported.int8.onnx" ] || [ "$(cat "$WORK/exported.key" 2>/dev/n
 fi
 
 [ -n "${BENCH_NO_BUILD:-}" ] || cargo build --quiet --bins   # BENCH_NO_BUILD=1: use the binary as built
-echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) cores"
-echo "flags: $(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx2|fma|avx512f|avx512_vnni|avx512_bf16|avx_vnni|amx_int8|amx_bf16)$' | tr '\n' ' ')"
-echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+bench_cpu
 .venv-peers/bin/python scripts/bench_peers.py run "$WORK" "$THREADS" "$REPS"
